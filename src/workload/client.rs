@@ -1,0 +1,367 @@
+//! The client workload: hyper-util's pooled legacy `Client` (the engine inside reqwest)
+//! behind a connector that counts and tags every connection, and the worker loops.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::Uri;
+use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::time::Instant;
+
+use super::Shutdown;
+use super::stats::{ErrorKind, Stats};
+use crate::config::{BodyMode, MAX_HELD, Settings};
+
+/// A request that has no answer by then counts as a timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause after a failed request, so a refused port is not hammered in a hot loop.
+const ERROR_BACKOFF: Duration = Duration::from_millis(10);
+/// hyper-util's (and Go's) idle-connection lifetime in the pool.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+pub type HttpClient = Client<CountingConnector, Empty<Bytes>>;
+
+/// Which connection served a response: the connector attaches it to each connection and
+/// hyper-util copies it into every response's extensions. The analogue of Go's
+/// `httptrace.GotConnInfo`.
+#[derive(Clone, Debug)]
+pub struct ConnId {
+    pub id: u64,
+    responses: Arc<AtomicU64>,
+}
+
+impl ConnId {
+    /// Counts one more response on this connection; true if it had served one before.
+    pub fn mark_response(&self) -> bool {
+        self.responses.fetch_add(1, Relaxed) > 0
+    }
+}
+
+/// A TCP stream that reports its `ConnId` to hyper-util.
+pub struct CountedIo {
+    io: TokioIo<TcpStream>,
+    id: ConnId,
+}
+
+impl Connection for CountedIo {
+    fn connected(&self) -> Connected {
+        Connected::new().extra(self.id.clone())
+    }
+}
+
+impl Read for CountedIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl Write for CountedIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+}
+
+/// Connects over plain TCP and counts each new connection once it is established, the
+/// client-side twin of the server's accept count.
+#[derive(Clone)]
+pub struct CountingConnector {
+    stats: Arc<Stats>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl CountingConnector {
+    pub fn new(stats: Arc<Stats>) -> Self {
+        CountingConnector {
+            stats,
+            next_id: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl tower_service::Service<Uri> for CountingConnector {
+    type Response = CountedIo;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<CountedIo>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let host = uri
+                .host()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "URL has no host"))?;
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            let port = uri.port_u16().unwrap_or(80);
+            let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+            let _ = stream.set_nodelay(true);
+            this.stats.new_connections.fetch_add(1, Relaxed);
+            Ok(CountedIo {
+                io: TokioIo::new(stream),
+                id: ConnId {
+                    id: this.next_id.fetch_add(1, Relaxed),
+                    responses: Arc::new(AtomicU64::new(0)),
+                },
+            })
+        })
+    }
+}
+
+/// Builds a client whose pool keeps at most `pool` idle connections per host. Pool
+/// settings are fixed at build time, so a live resize builds a new client.
+pub fn build_client(connector: &CountingConnector, pool: usize, h2c: bool) -> HttpClient {
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(pool)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .http2_only(h2c)
+        .build(connector.clone())
+}
+
+/// What the workers share.
+pub struct Workload {
+    pub settings: watch::Receiver<Settings>,
+    pub client: watch::Receiver<HttpClient>,
+    pub stats: Arc<Stats>,
+    pub uri: Uri,
+    /// Requests per worker before it stops; `None` runs until shutdown.
+    pub requests_per_worker: Option<u64>,
+    /// One permit per response that may be held at once (hold mode).
+    held: Arc<Semaphore>,
+    /// The next free slot of the shared rate limit.
+    next_slot: std::sync::Mutex<Option<Instant>>,
+    /// `quota_done[i]`: worker i has made all its requests (set before `worker_done`).
+    quota_done: std::sync::Mutex<Vec<bool>>,
+    worker_done: Notify,
+}
+
+impl Workload {
+    pub fn new(
+        settings: watch::Receiver<Settings>,
+        client: watch::Receiver<HttpClient>,
+        stats: Arc<Stats>,
+        uri: Uri,
+        requests_per_worker: Option<u64>,
+    ) -> Self {
+        Workload {
+            settings,
+            client,
+            stats,
+            uri,
+            requests_per_worker,
+            held: Arc::new(Semaphore::new(MAX_HELD)),
+            next_slot: std::sync::Mutex::new(None),
+            quota_done: std::sync::Mutex::new(Vec::new()),
+            worker_done: Notify::new(),
+        }
+    }
+
+    /// Runs the workers until every active worker has done its requests (never, without
+    /// `requests_per_worker`) or until shutdown; workers are added when the setting grows
+    /// and park, rather than exit, when it shrinks or the run is paused.
+    pub async fn run(self: Arc<Self>, shutdown: Shutdown) {
+        let mut settings = self.settings.clone();
+        let mut workers: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+        let finished = async {
+            loop {
+                let target = settings.borrow_and_update().workers;
+                while workers.len() < target {
+                    let me = self.clone();
+                    let idx = workers.len();
+                    workers.push(tokio::spawn(async move { me.worker(idx).await }));
+                }
+                if self.requests_per_worker.is_some() && self.quota_done_below(target) {
+                    return;
+                }
+                tokio::select! {
+                    changed = settings.changed() => if changed.is_err() { return },
+                    _ = self.worker_done.notified() => {}
+                }
+            }
+        };
+        tokio::select! {
+            _ = finished => {}
+            _ = shutdown.wait() => {}
+        }
+        for w in &workers {
+            w.abort();
+        }
+    }
+
+    fn quota_done_below(&self, n: usize) -> bool {
+        let done = self.quota_done.lock().unwrap_or_else(|p| p.into_inner());
+        done.len() >= n && done[..n].iter().all(|d| *d)
+    }
+
+    /// Waits until no response is held any more.
+    pub async fn held_released(&self) {
+        // Taking every permit means every hold task has given its own back.
+        if let Ok(all) = self.held.acquire_many(MAX_HELD as u32).await {
+            drop(all);
+        }
+    }
+
+    async fn worker(&self, idx: usize) {
+        let mut settings = self.settings.clone();
+        let mut done = 0u64;
+        loop {
+            let s = settings.borrow_and_update().clone();
+            if s.paused || idx >= s.workers {
+                if settings.changed().await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            if self.requests_per_worker.is_some_and(|n| done >= n) {
+                let mut flags = self.quota_done.lock().unwrap_or_else(|p| p.into_inner());
+                if flags.len() <= idx {
+                    flags.resize(idx + 1, false);
+                }
+                flags[idx] = true;
+                break;
+            }
+            if let Some(rate) = s.rate {
+                self.pace(rate).await;
+            }
+            let client = self.client.borrow().clone();
+            if !self.one_request(&client, &s).await {
+                tokio::time::sleep(ERROR_BACKOFF).await;
+            }
+            done += 1;
+            if !s.think.is_zero() {
+                tokio::time::sleep(s.think).await;
+            }
+        }
+        self.worker_done.notify_one();
+    }
+
+    /// Waits for this worker's turn under the shared requests-per-second cap.
+    async fn pace(&self, rate: f64) {
+        let now = Instant::now();
+        let slot = {
+            let mut next = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = next.map_or(now, |n| n.max(now));
+            *next = Some(slot + Duration::from_secs_f64(1.0 / rate));
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+
+    /// One request, its body handled as the mode says. Returns false on error.
+    async fn one_request(&self, client: &HttpClient, s: &Settings) -> bool {
+        let start = Instant::now();
+        let req = match hyper::Request::get(self.uri.clone()).body(Empty::new()) {
+            Ok(r) => r,
+            Err(_) => {
+                self.stats.record_error(ErrorKind::Other);
+                return false;
+            }
+        };
+        let res = match tokio::time::timeout(REQUEST_TIMEOUT, client.request(req)).await {
+            Err(_) => {
+                self.stats.record_error(ErrorKind::Timeout);
+                return false;
+            }
+            Ok(Err(e)) => {
+                self.stats.record_error(ErrorKind::of(&e));
+                return false;
+            }
+            Ok(Ok(res)) => res,
+        };
+        if res
+            .extensions()
+            .get::<ConnId>()
+            .is_some_and(ConnId::mark_response)
+        {
+            self.stats.reused_responses.fetch_add(1, Relaxed);
+        }
+        match s.body {
+            BodyMode::Drain => {
+                let mut body = res.into_body();
+                let read = async {
+                    while let Some(frame) = body.frame().await {
+                        frame?;
+                    }
+                    Ok::<(), hyper::Error>(())
+                };
+                match tokio::time::timeout(REQUEST_TIMEOUT, read).await {
+                    Err(_) => {
+                        self.stats.record_error(ErrorKind::Timeout);
+                        return false;
+                    }
+                    Ok(Err(e)) => {
+                        self.stats.record_error(ErrorKind::of(&e));
+                        return false;
+                    }
+                    Ok(Ok(())) => {}
+                }
+            }
+            BodyMode::Drop => drop(res),
+            BodyMode::Hold => match self.held.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let hold = s.hold;
+                    tokio::spawn(async move {
+                        tokio::time::sleep(hold).await;
+                        drop(res);
+                        drop(permit);
+                    });
+                }
+                Err(_) => {
+                    self.stats.hold_overflow.fetch_add(1, Relaxed);
+                    drop(res);
+                }
+            },
+        }
+        self.stats.requests.fetch_add(1, Relaxed);
+        self.stats.record_latency(start.elapsed());
+        true
+    }
+}
