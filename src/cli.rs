@@ -166,7 +166,19 @@ where
                 let text = e.to_string();
                 let first = text.lines().next().unwrap_or("invalid arguments");
                 let first = first.strip_prefix("error: ").unwrap_or(first);
-                Err(Error::usage(format!("{first} (see --help)")))
+                // Keep the useful part of clap's later lines: what would have been valid.
+                use clap::error::{ContextKind, ContextValue};
+                let hint = match (
+                    e.get(ContextKind::ValidValue),
+                    e.get(ContextKind::SuggestedArg),
+                ) {
+                    (Some(ContextValue::Strings(valid)), _) => {
+                        format!("; expected one of: {}", valid.join(", "))
+                    }
+                    (_, Some(ContextValue::String(arg))) => format!("; did you mean {arg}?"),
+                    _ => String::new(),
+                };
+                Err(Error::usage(format!("{first}{hint} (see --help)")))
             }
         },
     }
@@ -236,7 +248,8 @@ mod tests {
             (&["--workers", "0"][..], "--workers must be at least 1"),
             (&["--think", "soon"][..], "'soon' is not a duration"),
             (&["--body-size", "lots"][..], "'lots' is not a size"),
-            (&["--body", "eat"][..], "--body"),
+            (&["--body", "eat"][..], "expected one of: drain, drop, hold"),
+            (&["--workrs", "3"][..], "did you mean --workers?"),
             (&["--frobnicate"][..], "--frobnicate"),
             (&["--port", "70000"][..], "--port"),
         ] {

@@ -119,15 +119,12 @@ impl Engine {
             ));
             let stats = stats.clone();
             let shutdown = shutdown.clone();
+            let server = config.server;
             tokio::spawn(async move {
                 workload.clone().run(shutdown).await;
                 workload.held_released().await;
-                // Let accepts catch up with connects so the totals agree exactly.
-                let deadline = tokio::time::Instant::now() + SETTLE;
-                while stats.counters().accepted < stats.counters().new_connections
-                    && tokio::time::Instant::now() < deadline
-                {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+                if server {
+                    settle(&stats).await;
                 }
                 let _ = done_tx.send(true);
             });
@@ -206,6 +203,23 @@ impl Engine {
         }
     }
 
+    /// Ends the run the way a script wants it ended: stops new requests (pause), lets
+    /// requests in flight finish and the server's accepts catch up, then takes a fresh
+    /// sample. Returns that sample (also useful to print) and the summary, whose
+    /// `settings` are those in force before the pause.
+    pub async fn finish(&mut self) -> (Option<Sample>, Summary) {
+        let settings = self.controller.settings();
+        // Pausing is only invalid for impossible settings, which were rejected at start.
+        let _ = self.controller.set_paused(true);
+        if !self.server_addrs.is_empty() {
+            settle(&self.stats).await;
+        }
+        let last = self.sample_now().await;
+        let mut summary = self.summary(last.as_ref());
+        summary.settings = settings;
+        (last, summary)
+    }
+
     pub fn summary(&self, last: Option<&Sample>) -> Summary {
         let c = self.stats.counters();
         Summary {
@@ -228,6 +242,21 @@ impl Engine {
             listen: last.map_or(0, |s| s.listen),
             settings: self.controller.settings(),
         }
+    }
+}
+
+/// Waits (bounded) until no request is in flight and the server has accepted every
+/// connection the client opened: a connect completes in the kernel before accept runs.
+async fn settle(stats: &Stats) {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while tokio::time::Instant::now() < deadline {
+        let c = stats.counters();
+        if stats.in_flight.load(std::sync::atomic::Ordering::Relaxed) == 0
+            && c.accepted >= c.new_connections
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 

@@ -9,7 +9,6 @@ use serde::Serialize;
 use crate::Error;
 use crate::config::Config;
 use crate::engine::{Engine, Summary};
-use crate::sampler::Sample;
 
 #[derive(Serialize)]
 struct SummaryLine<'a> {
@@ -30,7 +29,6 @@ pub async fn run(
     let deadline = config.duration.map_or(forever, |d| start + d);
     let mut linger_until = forever;
     let mut workload_done = false;
-    let mut last: Option<Sample> = None;
     let finished = engine.workload_finished();
     tokio::pin!(stop, finished);
     loop {
@@ -40,7 +38,6 @@ pub async fn run(
                 if !write_line(out, &sample)? {
                     return Ok(engine.summary(Some(&sample)));
                 }
-                last = Some(sample);
             }
             _ = &mut finished, if !workload_done => {
                 workload_done = true;
@@ -51,13 +48,12 @@ pub async fn run(
             _ = &mut stop => break,
         }
     }
-    if let Some(sample) = engine.sample_now().await {
-        if !write_line(out, &sample)? {
-            return Ok(engine.summary(Some(&sample)));
-        }
-        last = Some(sample);
+    let (sample, summary) = engine.finish().await;
+    if let Some(sample) = sample
+        && !write_line(out, &sample)?
+    {
+        return Ok(summary);
     }
-    let summary = engine.summary(last.as_ref());
     write_line(out, &SummaryLine { summary: &summary })?;
     Ok(summary)
 }

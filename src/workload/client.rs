@@ -272,7 +272,10 @@ impl Workload {
                 self.pace(rate).await;
             }
             let client = self.client.borrow().clone();
-            if !self.one_request(&client, &s).await {
+            self.stats.in_flight.fetch_add(1, Relaxed);
+            let ok = self.one_request(&client, &s).await;
+            self.stats.in_flight.fetch_sub(1, Relaxed);
+            if !ok {
                 tokio::time::sleep(ERROR_BACKOFF).await;
             }
             done += 1;

@@ -144,6 +144,8 @@ pub struct Stats {
     pub accept_errors: AtomicU64,
     /// Responses dropped at once in hold mode because `MAX_HELD` were already held.
     pub hold_overflow: AtomicU64,
+    /// Requests started and not yet done with (a gauge, not a counter).
+    pub in_flight: AtomicU64,
     latency: Mutex<Latency>,
 }
 
@@ -161,6 +163,7 @@ impl Default for Stats {
             closed: AtomicU64::new(0),
             accept_errors: AtomicU64::new(0),
             hold_overflow: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
             latency: Mutex::new(Latency {
                 interval: h(),
                 total: h(),

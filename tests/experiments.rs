@@ -1,0 +1,257 @@
+//! The article's experiments, as measured facts of hyper (DESIGN.md), run in-process on
+//! loopback, each on its own clean port, bounded in requests and time.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{config, finish, start, wait_for};
+use sockscope::config::{BodyMode, Config};
+
+fn sequential(body: BodyMode, body_size: u64) -> Config {
+    let mut c = config();
+    c.requests = Some(10);
+    c.settings.workers = 1;
+    c.settings.think = Duration::from_millis(1);
+    c.settings.body = body;
+    c.settings.body_size = body_size;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undrained_64k_body_costs_a_connection_per_request() {
+    let _serial = common::exclusive().await;
+    let mut engine = start(sequential(BodyMode::Drop, 64 * 1024)).await;
+    let s = finish(&mut engine).await;
+    assert_eq!(s.requests, 10);
+    assert_eq!(s.accepted, 10, "{s:#?}");
+    assert_eq!(s.reused_responses, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undrained_8k_body_is_still_reused() {
+    let _serial = common::exclusive().await;
+    // hyper reads a small unread body to its end for you, so the connection survives.
+    let mut engine = start(sequential(BodyMode::Drop, 8 * 1024)).await;
+    let s = finish(&mut engine).await;
+    assert_eq!(s.requests, 10);
+    assert_eq!(s.accepted, 1, "{s:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drained_body_reuses_one_connection() {
+    let _serial = common::exclusive().await;
+    let mut engine = start(sequential(BodyMode::Drain, 64 * 1024)).await;
+    let s = finish(&mut engine).await;
+    assert_eq!(s.accepted, 1, "{s:#?}");
+    assert_eq!(s.requests, 10);
+    assert_eq!(s.served, 10);
+    assert_eq!(
+        s.reused_responses, 9,
+        "ten responses on that one connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_zero_leaves_time_wait_on_the_client_side() {
+    let _serial = common::exclusive().await;
+    let mut c = sequential(BodyMode::Drain, 64 * 1024);
+    c.settings.pool = 0;
+    let mut engine = start(c).await;
+    let s = finish(&mut engine).await;
+    assert_eq!(s.accepted, 10, "{s:#?}");
+    // The last close needs a round trip to land in TIME_WAIT: poll, do not sleep.
+    let last = wait_for(
+        &mut engine,
+        Duration::from_secs(3),
+        "10 client TIME_WAIT",
+        |s| s.client.time_wait == 10,
+    )
+    .await;
+    assert_eq!(last.server.time_wait, 0, "{last:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_without_keepalive_takes_the_time_wait() {
+    let _serial = common::exclusive().await;
+    let mut c = sequential(BodyMode::Drain, 64 * 1024);
+    c.settings.keepalive = false;
+    let mut engine = start(c).await;
+    let s = finish(&mut engine).await;
+    assert_eq!(s.accepted, 10, "{s:#?}");
+    let last = wait_for(
+        &mut engine,
+        Duration::from_secs(3),
+        "10 server TIME_WAIT",
+        |s| s.server.time_wait == 10,
+    )
+    .await;
+    assert_eq!(last.client.time_wait, 0, "{last:#?}");
+}
+
+fn concurrent(pool: usize) -> Config {
+    let mut c = config();
+    c.requests = Some(10);
+    c.settings.workers = 10;
+    c.settings.pool = pool;
+    c.settings.server_delay = Duration::from_millis(2);
+    c.settings.think = Duration::from_millis(2);
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_of_ten_holds_exactly_ten_connections() {
+    let _serial = common::exclusive().await;
+    let mut engine = start(concurrent(10)).await;
+    let s = finish(&mut engine).await;
+    assert_eq!(s.requests, 100);
+    assert_eq!(s.accepted, 10, "{s:#?}");
+    assert_eq!(s.client.time_wait + s.server.time_wait, 0, "{s:#?}");
+    assert_eq!(s.client.established, 10, "{s:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_of_two_churns_connections_into_time_wait() {
+    let _serial = common::exclusive().await;
+    let mut engine = start(concurrent(2)).await;
+    let s = finish(&mut engine).await;
+    assert_eq!(s.requests, 100);
+    assert!(
+        (30..=100).contains(&s.accepted),
+        "accepted {}: {s:#?}",
+        s.accepted
+    );
+    wait_for(
+        &mut engine,
+        Duration::from_secs(3),
+        "client TIME_WAIT >= 20",
+        |s| s.client.time_wait >= 20,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_bodies_leave_close_wait_when_the_server_times_out() {
+    let _serial = common::exclusive().await;
+    let mut c = config();
+    c.requests = Some(3);
+    c.settings.workers = 1;
+    c.settings.think = Duration::from_millis(1);
+    c.settings.body = BodyMode::Hold;
+    c.settings.hold = Duration::from_secs(5);
+    c.settings.body_size = 64 * 1024;
+    c.settings.idle_timeout = Duration::from_secs(1);
+    let mut engine = start(c).await;
+    let seen = wait_for(
+        &mut engine,
+        Duration::from_secs(3),
+        "3 client CLOSE_WAIT and 3 server FIN_WAIT",
+        |s| s.client.close_wait == 3 && s.server.fin_wait1 + s.server.fin_wait2 == 3,
+    )
+    .await;
+    assert_eq!(seen.totals.new_connections, 3, "{seen:#?}");
+    // The summary waits for the held responses to be let go.
+    let s = finish(&mut engine).await;
+    assert_eq!(s.requests, 3);
+    assert_eq!(s.accepted, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_multiplexes_every_worker_on_one_connection() {
+    let _serial = common::exclusive().await;
+    let mut c = concurrent(2);
+    c.settings.h2c = true;
+    let mut engine = start(c).await;
+    let s = finish(&mut engine).await;
+    assert_eq!(s.requests, 100);
+    assert_eq!(s.accepted, 1, "{s:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_pool_resize_and_body_change_show_in_the_next_samples() {
+    let _serial = common::exclusive().await;
+    let mut c = concurrent(2);
+    c.requests = None;
+    let mut engine = start(c).await;
+    let churn = |s: &sockscope::sampler::Sample| s.new_connections_per_s > 0.0;
+    wait_for(&mut engine, Duration::from_secs(5), "pool-2 churn", churn).await;
+
+    engine.controller().set_pool(10).expect("pool 10 is valid");
+    let first = wait_for(
+        &mut engine,
+        Duration::from_secs(1),
+        "pool 10 in settings",
+        |s| s.settings.pool == 10,
+    )
+    .await;
+    assert!(first.t_ms > 0);
+    // Settled: several samples in a row with no new connection while requests flow.
+    let mut quiet = 0;
+    wait_for(
+        &mut engine,
+        Duration::from_secs(10),
+        "no new connections",
+        |s| {
+            quiet = if s.new_connections_per_s == 0.0 && s.requests_per_s > 0.0 {
+                quiet + 1
+            } else {
+                0
+            };
+            quiet >= 3
+        },
+    )
+    .await;
+
+    // 1 MiB, not 64 KiB: a warm connection's read buffer (grown while draining 64 KiB
+    // bodies) takes a whole 64 KiB response in one read, so dropping it unread does not
+    // cost that connection. 1 MiB is beyond hyper's largest read buffer (~408 KiB).
+    engine
+        .controller()
+        .update(|s| {
+            s.body = BodyMode::Drop;
+            s.body_size = 1 << 20;
+        })
+        .expect("drop with 1MiB is valid");
+    wait_for(
+        &mut engine,
+        Duration::from_secs(5),
+        "drop: a connection per request",
+        |s| {
+            s.settings.body == BodyMode::Drop
+                && s.requests_per_s > 0.0
+                && s.new_connections_per_s >= 0.5 * s.requests_per_s
+        },
+    )
+    .await;
+
+    engine.controller().set_paused(true).expect("pause");
+    let mut idle = 0;
+    wait_for(
+        &mut engine,
+        Duration::from_secs(5),
+        "paused: no requests",
+        |s| {
+            idle = if s.settings.paused && s.requests_per_s == 0.0 {
+                idle + 1
+            } else {
+                0
+            };
+            idle >= 2
+        },
+    )
+    .await;
+    let c = engine.counters();
+    assert_eq!(c.errors.iter().sum::<u64>(), 0, "{c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_rejects_impossible_settings() {
+    let _serial = common::exclusive().await;
+    let mut c = config();
+    c.client = false;
+    let engine = start(c).await;
+    let before = engine.controller().settings();
+    let err = engine.controller().set_workers(0).unwrap_err();
+    assert!(err.to_string().contains("--workers"), "{err}");
+    assert_eq!(engine.controller().settings(), before);
+}
