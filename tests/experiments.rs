@@ -255,3 +255,112 @@ async fn controller_rejects_impossible_settings() {
     assert!(err.to_string().contains("--workers"), "{err}");
     assert_eq!(engine.controller().settings(), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_are_counted_and_the_run_goes_on() {
+    let _serial = common::exclusive().await;
+    // A client with no server: every connect is refused, and that is data, not a crash.
+    let mut c = config();
+    c.server = false;
+    c.settings.workers = 2;
+    let mut engine = start(c).await;
+    let s = wait_for(
+        &mut engine,
+        Duration::from_secs(5),
+        "refused connects",
+        |s| {
+            s.errors_per_s_by_kind
+                .get("connect_refused")
+                .copied()
+                .unwrap_or(0.0)
+                > 0.0
+        },
+    )
+    .await;
+    assert_eq!(s.listen, 0);
+    assert_eq!(s.totals.requests, 0);
+    assert_eq!(s.errors_per_s_by_kind.len(), 1, "{s:#?}");
+    let more = wait_for(&mut engine, Duration::from_secs(5), "more errors", |n| {
+        n.totals.errors > s.totals.errors
+    })
+    .await;
+    assert_eq!(more.totals.new_connections, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_cap_spaces_requests_out() {
+    let _serial = common::exclusive().await;
+    // 40 requests at 100/s cannot be done in less than ~0.39 s, however fast the machine.
+    let mut c = config();
+    c.requests = Some(10);
+    c.settings.workers = 4;
+    c.settings.think = Duration::ZERO;
+    c.settings.rate = Some(100.0);
+    let started = std::time::Instant::now();
+    let mut engine = start(c).await;
+    let s = finish(&mut engine).await;
+    assert_eq!(s.requests, 40);
+    assert!(
+        started.elapsed() >= Duration::from_millis(390),
+        "40 requests at 100/s took only {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timed_run_summary_agrees_with_the_server_and_the_output() {
+    let _serial = common::exclusive().await;
+    let mut c = config();
+    c.duration = Some(Duration::from_millis(600));
+    c.settings.think = Duration::ZERO;
+    let engine = start(c.clone()).await;
+    let v6 = engine.server_addrs().iter().any(|a| a.is_ipv6());
+    let mut out = Vec::new();
+    let summary = sockscope::headless::run(engine, &c, &mut out, std::future::pending())
+        .await
+        .expect("headless run");
+    assert!(summary.requests > 0);
+    // Stopped mid-flight, the totals still agree: requests in flight finish first.
+    assert_eq!(summary.accepted, summary.new_connections, "{summary:#?}");
+    assert_eq!(summary.served, summary.requests, "{summary:#?}");
+    assert!(
+        !summary.settings.paused,
+        "summary shows the settings the run had"
+    );
+    assert_eq!(summary.listen, if v6 { 2 } else { 1 }, "127.0.0.1 and ::1");
+    let text = String::from_utf8(out).expect("utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+    // At least the final sample, then the summary (how many periodic samples fit in
+    // 600 ms depends on the machine's load, so it is not asserted).
+    assert!(lines.len() >= 2, "{text}");
+    let final_sample: serde_json::Value =
+        serde_json::from_str(lines[lines.len() - 2]).expect("json");
+    assert!(final_sample["t_ms"].is_u64(), "{text}");
+    let last: serde_json::Value = serde_json::from_str(lines[lines.len() - 1]).expect("json");
+    assert_eq!(last["summary"]["requests"], summary.requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_can_be_added_and_removed_live() {
+    let _serial = common::exclusive().await;
+    let mut c = concurrent(10);
+    c.requests = None;
+    c.settings.workers = 2;
+    let mut engine = start(c).await;
+    wait_for(&mut engine, Duration::from_secs(5), "2 connections", |s| {
+        s.client.established == 2 && s.requests_per_s > 0.0
+    })
+    .await;
+    engine.controller().set_workers(6).expect("6 workers");
+    wait_for(&mut engine, Duration::from_secs(5), "6 connections", |s| {
+        s.settings.workers == 6 && s.client.established == 6
+    })
+    .await;
+    // Fewer workers leave idle connections in the pool (10 may idle): still 6 open.
+    engine.controller().set_workers(1).expect("1 worker");
+    let s = wait_for(&mut engine, Duration::from_secs(5), "1 worker", |s| {
+        s.settings.workers == 1 && s.requests_per_s > 0.0
+    })
+    .await;
+    assert_eq!(s.totals.new_connections, 6, "{s:#?}");
+}
