@@ -213,5 +213,8 @@ fn watch_mode_samples_without_a_workload() {
     let last: Value = serde_json::from_str(text.lines().last().expect("summary")).expect("json");
     assert_eq!(last["summary"]["requests"], 0);
     assert_eq!(last["summary"]["listen"], 0, "no server runs: {text}");
-    assert!(text.lines().count() >= 2, "a sample, then the summary: {text}");
+    assert!(
+        text.lines().count() >= 2,
+        "a sample, then the summary: {text}"
+    );
 }

@@ -364,3 +364,31 @@ async fn workers_can_be_added_and_removed_live() {
     .await;
     assert_eq!(s.totals.new_connections, 6, "{s:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shorter_think_time_acts_without_waiting_out_the_old_one() {
+    let _serial = common::exclusive().await;
+    let mut c = config();
+    c.settings.workers = 1;
+    c.settings.think = Duration::from_secs(30);
+    let mut engine = start(c).await;
+    wait_for(
+        &mut engine,
+        Duration::from_secs(5),
+        "the first request",
+        |s| s.totals.requests == 1,
+    )
+    .await;
+    engine
+        .controller()
+        .set_think(Duration::ZERO)
+        .expect("0 think");
+    // With the old 30 s pause still running, a second request would be 30 s away.
+    wait_for(
+        &mut engine,
+        Duration::from_secs(5),
+        "requests after the change",
+        |s| s.totals.requests > 5,
+    )
+    .await;
+}

@@ -280,7 +280,12 @@ impl Workload {
             }
             done += 1;
             if !s.think.is_zero() {
-                tokio::time::sleep(s.think).await;
+                // A settings change ends the pause early, so a long think time that is
+                // shortened (or a pause) takes effect at once, not after the old wait.
+                tokio::select! {
+                    _ = tokio::time::sleep(s.think) => {}
+                    changed = settings.changed() => if changed.is_err() { break },
+                }
             }
         }
         self.worker_done.notify_one();
