@@ -347,22 +347,33 @@ async fn workers_can_be_added_and_removed_live() {
     c.requests = None;
     c.settings.workers = 2;
     let mut engine = start(c).await;
-    wait_for(&mut engine, Duration::from_secs(5), "2 connections", |s| {
-        s.client.established == 2 && s.requests_per_s > 0.0
-    })
+    // Counts are ">=": on a starved CPU hyper may race one extra connect (DESIGN facts).
+    wait_for(
+        &mut engine,
+        Duration::from_secs(10),
+        "2 workers busy",
+        |s| s.client.established >= 2 && s.requests_per_s > 0.0,
+    )
     .await;
     engine.controller().set_workers(6).expect("6 workers");
-    wait_for(&mut engine, Duration::from_secs(5), "6 connections", |s| {
-        s.settings.workers == 6 && s.client.established == 6
+    wait_for(&mut engine, Duration::from_secs(10), "6 connections", |s| {
+        s.settings.workers == 6 && s.client.established >= 6
     })
     .await;
-    // Fewer workers leave idle connections in the pool (10 may idle): still 6 open.
+    // Fewer workers need no new connection: the pool (10) keeps the idle ones.
     engine.controller().set_workers(1).expect("1 worker");
-    let s = wait_for(&mut engine, Duration::from_secs(5), "1 worker", |s| {
+    let one = wait_for(&mut engine, Duration::from_secs(10), "1 worker", |s| {
         s.settings.workers == 1 && s.requests_per_s > 0.0
     })
     .await;
-    assert_eq!(s.totals.new_connections, 6, "{s:#?}");
+    let later = wait_for(&mut engine, Duration::from_secs(10), "more requests", |s| {
+        s.totals.requests > one.totals.requests + 20
+    })
+    .await;
+    assert_eq!(
+        later.totals.new_connections, one.totals.new_connections,
+        "one worker reuses pooled connections: {later:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
