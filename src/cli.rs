@@ -3,10 +3,12 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 
 use crate::Error;
 use crate::config::{BodyMode, Config, Settings, parse_duration, parse_size};
+use crate::scenario::{self, SettingsPatch};
 
 /// See what your HTTP client does with TCP connections.
 ///
@@ -25,6 +27,15 @@ pub struct Cli {
     /// Print JSON-lines samples and a summary instead of opening the terminal UI
     #[arg(long, help_heading = "Run")]
     pub headless: bool,
+
+    /// Start from a preset (see --list-scenarios) or a TOML scenario file; flags given
+    /// here override it
+    #[arg(long, value_name = "NAME|PATH", help_heading = "Run")]
+    pub scenario: Option<String>,
+
+    /// List the preset scenarios with what each shows, then exit
+    #[arg(long, help_heading = "Run")]
+    pub list_scenarios: bool,
 
     /// Stop after this long (e.g. 10s, 2m); default: run until quit
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Run")]
@@ -112,31 +123,59 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// The run these flags describe, validated.
-    pub fn into_config(self) -> Result<Config, Error> {
+    /// The run these flags describe, validated: defaults, then the scenario (if any), then
+    /// every flag given on the command line (`matches` says which were).
+    pub fn into_config(self, matches: &ArgMatches) -> Result<Config, Error> {
+        let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+        let scenario = self.scenario.as_deref().map(scenario::load).transpose()?;
+        let mut settings = Settings::default();
+        let mut run = scenario::RunPatch::default();
+        if let Some(sc) = &scenario {
+            sc.settings.apply(&mut settings);
+            run = sc.run.clone();
+        }
+        SettingsPatch {
+            body: given("body").then_some(self.body),
+            pool: given("pool").then_some(self.pool),
+            workers: given("workers").then_some(self.workers),
+            think: given("think").then_some(self.think),
+            rate: self.rate,
+            paused: None,
+            hold: given("hold").then_some(self.hold),
+            body_size: given("body_size").then_some(self.body_size),
+            server_delay: given("server_delay").then_some(self.server_delay),
+            keepalive: self.no_keepalive.then_some(false),
+            idle_timeout: given("idle_timeout").then_some(self.idle_timeout),
+            h2c: self.h2c.then_some(true),
+        }
+        .apply(&mut settings);
+        // Run-level values: a flag given wins, then the scenario, then the flag's default.
+        let pick = |id: &str, flag, from_file: Option<_>| {
+            if given(id) {
+                flag
+            } else {
+                from_file.unwrap_or(flag)
+            }
+        };
         let config = Config {
             port: self.port,
             bind: self.bind,
-            interval: self.interval,
-            duration: self.duration,
-            requests: self.requests,
-            linger: self.linger,
+            interval: pick("interval", self.interval, run.interval),
+            duration: if given("duration") {
+                self.duration
+            } else {
+                run.duration.or(self.duration)
+            },
+            requests: if given("requests") {
+                self.requests
+            } else {
+                run.requests.or(self.requests)
+            },
+            linger: pick("linger", self.linger, run.linger),
             server: !(self.no_server || self.watch),
             client: !(self.no_client || self.watch),
-            settings: Settings {
-                body: self.body,
-                pool: self.pool,
-                workers: self.workers,
-                think: self.think,
-                rate: self.rate,
-                paused: false,
-                hold: self.hold,
-                body_size: self.body_size,
-                server_delay: self.server_delay,
-                keepalive: !self.no_keepalive,
-                idle_timeout: self.idle_timeout,
-                h2c: self.h2c,
-            },
+            settings,
+            scenario,
         };
         config.validate()?;
         Ok(config)
@@ -144,16 +183,21 @@ impl Cli {
 }
 
 /// Parses `args` (program name first) into a config, or into the one line to print.
-/// `Ok(Err(text))` is help or version output, to print as it is with exit code 0.
+/// `Ok(Err(text))` is help, version or the scenario list, to print as it is with exit
+/// code 0.
 pub fn parse<I, T>(args: I) -> Result<Result<(Cli, Config), String>, Error>
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    match Cli::try_parse_from(args) {
-        Ok(cli) => {
-            let headless = cli.clone();
-            Ok(Ok((headless, cli.into_config()?)))
+    let parsed = Cli::command()
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    match parsed {
+        Ok((cli, _)) if cli.list_scenarios => Ok(Err(scenario::list()?)),
+        Ok((cli, matches)) => {
+            let kept = cli.clone();
+            Ok(Ok((kept, cli.into_config(&matches)?)))
         }
         Err(e) => match e.kind() {
             clap::error::ErrorKind::DisplayHelp
@@ -256,6 +300,60 @@ mod tests {
             let msg = config(args).unwrap_err().to_string();
             assert!(msg.contains(needle), "{args:?}: {msg}");
             assert!(!msg.contains('\n'), "{args:?}: more than one line: {msg}");
+        }
+    }
+
+    #[test]
+    fn flags_override_the_scenario_which_overrides_defaults() {
+        let c = config(&["--scenario", "pool-10", "--pool", "3"]).unwrap();
+        assert_eq!(c.settings.pool, 3, "the flag wins");
+        assert_eq!(c.settings.workers, 10, "the scenario's value");
+        assert_eq!(c.settings.body_size, 64 * 1024, "the default");
+        let c = config(&["--scenario", "leak", "--no-keepalive", "--workers", "2"]).unwrap();
+        assert_eq!(c.settings.body, BodyMode::Hold);
+        assert_eq!(c.settings.idle_timeout, Duration::from_secs(1));
+        assert!(!c.settings.keepalive);
+        assert_eq!(c.settings.workers, 2);
+        // A flag equal to its default still wins over the scenario when given.
+        let c = config(&["--scenario", "undrained", "--body", "drain"]).unwrap();
+        assert_eq!(c.settings.body, BodyMode::Drain);
+        assert_eq!(
+            c.scenario.as_ref().map(|s| s.name.as_str()),
+            Some("undrained")
+        );
+    }
+
+    #[test]
+    fn scenario_files_set_run_values_too() {
+        let path = std::env::temp_dir().join(format!("sockscope-cli-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "description = \"d\"\nwatch = \"w\"\n[run]\nduration = \"3s\"\ninterval = \"50ms\"\n[settings]\nworkers = 4\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let c = config(&["--scenario", p]).unwrap();
+        assert_eq!(c.duration, Some(Duration::from_secs(3)));
+        assert_eq!(c.interval, Duration::from_millis(50));
+        assert_eq!(c.settings.workers, 4);
+        let c = config(&["--scenario", p, "--duration", "1s", "--interval", "100ms"]).unwrap();
+        assert_eq!(c.duration, Some(Duration::from_secs(1)));
+        assert_eq!(c.interval, Duration::from_millis(100));
+        std::fs::write(&path, "description = \"d\"\n[settings]\nworkers = 0\n").unwrap();
+        let e = config(&["--scenario", p]).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{p}:3: ")), "{e}");
+        let _ = std::fs::remove_file(&path);
+        let e = config(&["--scenario", "nope"]).unwrap_err().to_string();
+        assert!(e.contains("--list-scenarios"), "{e}");
+    }
+
+    #[test]
+    fn list_scenarios_prints_every_preset() {
+        let text = parse(["sockscope", "--list-scenarios"])
+            .unwrap()
+            .unwrap_err();
+        for (name, _) in crate::scenario::PRESETS {
+            assert!(text.lines().any(|l| l.starts_with(name)), "{name}: {text}");
         }
     }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::Error;
 
@@ -19,7 +19,7 @@ pub const MAX_WORKERS: usize = 10_000;
 pub const MAX_HELD: usize = 10_000;
 
 /// What a worker does with a response body.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BodyMode {
     /// Read the body to its end, then drop it: the connection goes back to the pool.
@@ -159,6 +159,8 @@ pub struct Config {
     /// Start the in-process client workload.
     pub client: bool,
     pub settings: Settings,
+    /// The scenario the run started from; its timed steps are applied by the engine.
+    pub scenario: Option<crate::scenario::Scenario>,
 }
 
 impl Default for Config {
@@ -173,6 +175,7 @@ impl Default for Config {
             server: true,
             client: true,
             settings: Settings::default(),
+            scenario: None,
         }
     }
 }

@@ -131,7 +131,24 @@ impl Engine {
         }
 
         let start = Instant::now();
-        let sampler = Sampler::new(source, port, stats.clone(), controller.subscribe(), start);
+        let (caption_tx, caption) = watch::channel(None);
+        if let Some(scenario) = &config.scenario {
+            tokio::spawn(run_steps(
+                scenario.steps.clone(),
+                controller.clone(),
+                caption_tx,
+                tokio::time::Instant::from_std(start),
+                shutdown.clone(),
+            ));
+        }
+        let sampler = Sampler::new(
+            source,
+            port,
+            stats.clone(),
+            controller.subscribe(),
+            caption,
+            start,
+        );
         let backend = sampler.backend();
         // A few samples of slack: the consumer normally keeps up; if not, the sampler waits.
         let (tx, samples) = mpsc::channel(16);
@@ -242,6 +259,36 @@ impl Engine {
             listen: last.map_or(0, |s| s.listen),
             settings: self.controller.settings(),
         }
+    }
+}
+
+/// Applies a scenario's steps on time and publishes each caption. A step the settings
+/// cannot take (a scenario file's combination) shows as a caption instead of ending the run.
+async fn run_steps(
+    steps: Vec<crate::scenario::Step>,
+    controller: Controller,
+    caption: watch::Sender<Option<String>>,
+    start: tokio::time::Instant,
+    shutdown: Shutdown,
+) {
+    let apply = async {
+        for step in steps {
+            tokio::time::sleep_until(start + step.at).await;
+            let text = match controller.update(|s| step.set.apply(s)) {
+                Ok(_) => step.caption,
+                Err(e) => format!(
+                    "step at {} not applied: {e}",
+                    crate::config::format_duration(step.at)
+                ),
+            };
+            caption.send_replace(Some(text));
+        }
+        // Keep the last caption up until the run ends.
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = apply => {}
+        _ = shutdown.wait() => {}
     }
 }
 

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod headless;
 pub mod kernel;
 pub mod sampler;
+pub mod scenario;
 pub mod sockets;
 pub mod workload;
 

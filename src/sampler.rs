@@ -49,6 +49,9 @@ pub struct Sample {
     pub totals: Totals,
     /// The workload settings in force when the sample was taken.
     pub settings: Settings,
+    /// The caption of the scenario step last applied, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
 }
 
 /// Counts since the start of the run.
@@ -80,6 +83,7 @@ pub struct Sampler {
     port: u16,
     stats: Arc<Stats>,
     settings: watch::Receiver<Settings>,
+    caption: watch::Receiver<Option<String>>,
     start: Instant,
     prev_at: Instant,
     prev: Counters,
@@ -93,6 +97,7 @@ impl Sampler {
         port: u16,
         stats: Arc<Stats>,
         settings: watch::Receiver<Settings>,
+        caption: watch::Receiver<Option<String>>,
         start: Instant,
     ) -> Sampler {
         Sampler {
@@ -101,6 +106,7 @@ impl Sampler {
             prev: stats.counters(),
             stats,
             settings,
+            caption,
             start,
             prev_at: start,
             prev_kernel: KernelCounters::read(),
@@ -114,6 +120,14 @@ impl Sampler {
 
     /// Takes one sample as of `now`, with rates over the time since the previous one.
     pub fn sample(&mut self, now: Instant) -> Sample {
+        // Counters, settings and caption are read together, at `now`; the socket table
+        // after them (it can take long on a big table: `poll_ms` says how long).
+        let counters = self.stats.counters();
+        let settings = self.settings.borrow().clone();
+        let caption = self.caption.borrow().clone();
+        let kernel_now = KernelCounters::read();
+        let latency = self.stats.take_interval_latency();
+
         let poll_start = Instant::now();
         let table = self.source.snapshot(self.port, &mut self.rows);
         let poll_ms = poll_start.elapsed().as_secs_f64() * 1000.0;
@@ -122,11 +136,9 @@ impl Sampler {
             Err(e) => (Default::default(), Some(e.to_string())),
         };
 
-        let counters = self.stats.counters();
         let delta = counters.since(&self.prev);
         let secs = now.saturating_duration_since(self.prev_at).as_secs_f64();
         let rate = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
-        let kernel_now = KernelCounters::read();
         let kernel = match (kernel_now, self.prev_kernel) {
             (Some(k), Some(p)) => k.since(&p),
             _ => KernelCounters::default(),
@@ -153,10 +165,11 @@ impl Sampler {
                 .then(|| delta.requests as f64 / delta.new_connections as f64),
             reused_pct: (responses > 0)
                 .then(|| 100.0 * delta.reused_responses.min(responses) as f64 / responses as f64),
-            latency_ms: self.stats.take_interval_latency(),
+            latency_ms: latency,
             kernel,
             totals: Totals::of(&counters),
-            settings: self.settings.borrow().clone(),
+            settings,
+            caption,
         };
         self.prev = counters;
         self.prev_at = now;
@@ -226,8 +239,9 @@ mod tests {
         ]);
         let stats = Arc::new(Stats::default());
         let (_tx, rx) = watch::channel(Settings::default());
+        let (_ctx, caption) = watch::channel(None);
         let t0 = Instant::now();
-        let mut s = Sampler::new(Box::new(fake.clone()), 9000, stats.clone(), rx, t0);
+        let mut s = Sampler::new(Box::new(fake.clone()), 9000, stats.clone(), rx, caption, t0);
 
         stats.requests.fetch_add(50, Relaxed);
         stats.new_connections.fetch_add(5, Relaxed);
@@ -261,8 +275,9 @@ mod tests {
     fn sample_json_has_the_documented_keys() {
         let stats = Arc::new(Stats::default());
         let (_tx, rx) = watch::channel(Settings::default());
+        let (_ctx, caption) = watch::channel(Some("step".to_owned()));
         let t0 = Instant::now();
-        let mut s = Sampler::new(Box::new(FakeSource::default()), 1, stats, rx, t0);
+        let mut s = Sampler::new(Box::new(FakeSource::default()), 1, stats, rx, caption, t0);
         let v = serde_json::to_value(s.sample(t0 + Duration::from_millis(100))).unwrap();
         for key in [
             "t_ms",
@@ -286,6 +301,7 @@ mod tests {
             assert!(v.get(key).is_some(), "missing {key} in {v}");
         }
         assert!(v.get("socket_error").is_none());
+        assert_eq!(v["caption"], "step");
         for side in ["client", "server"] {
             for st in TcpState::CONNECTION_STATES {
                 assert_eq!(v[side][st.key()], 0, "{side}.{}", st.key());
