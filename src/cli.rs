@@ -85,6 +85,11 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = BodyMode::Drain, help_heading = "Client")]
     pub body: BodyMode,
 
+    /// Most responses hold mode keeps at once; past it a response is dropped at once and
+    /// counted as hold_overflow
+    #[arg(long, value_name = "N", default_value_t = crate::config::DEFAULT_MAX_HELD, help_heading = "Client")]
+    pub max_held: u32,
+
     /// How long hold mode keeps a response unread
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s", help_heading = "Client")]
     pub hold: Duration,
@@ -96,6 +101,11 @@ pub struct Cli {
     /// Cap on total requests per second, all workers together
     #[arg(long, value_name = "R", help_heading = "Client")]
     pub rate: Option<f64>,
+
+    /// Send the client's requests to this http:// URL instead of the in-process server,
+    /// which is then not started; the port watched is the URL's unless --port is given
+    #[arg(long, value_name = "URL", value_parser = parse_target, help_heading = "Client")]
+    pub target: Option<hyper::Uri>,
 
     /// HTTP/2 over cleartext (prior knowledge) for both sides
     #[arg(long, help_heading = "Client")]
@@ -157,8 +167,12 @@ impl Cli {
                 from_file.unwrap_or(flag)
             }
         };
+        let port = match &self.target {
+            Some(t) if !given("port") => t.port_u16().unwrap_or(80),
+            _ => self.port,
+        };
         let config = Config {
-            port: self.port,
+            port,
             bind: self.bind,
             interval: pick("interval", self.interval, run.interval),
             duration: if given("duration") {
@@ -172,14 +186,21 @@ impl Cli {
                 run.requests.or(self.requests)
             },
             linger: pick("linger", self.linger, run.linger),
-            server: !(self.no_server || self.watch),
+            server: !(self.no_server || self.watch || self.target.is_some()),
             client: !(self.no_client || self.watch),
             settings,
             scenario,
+            max_held: self.max_held,
+            target: self.target,
         };
         config.validate()?;
         Ok(config)
     }
+}
+
+fn parse_target(text: &str) -> Result<hyper::Uri, String> {
+    text.parse::<hyper::Uri>()
+        .map_err(|e| format!("'{text}' is not a URL ({e}); write it like http://127.0.0.1:8080/"))
 }
 
 /// Parses `args` (program name first) into a config, or into the one line to print.
@@ -345,6 +366,22 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         let e = config(&["--scenario", "nope"]).unwrap_err().to_string();
         assert!(e.contains("--list-scenarios"), "{e}");
+    }
+
+    #[test]
+    fn target_replaces_the_server_and_sets_the_port() {
+        let c = config(&["--target", "http://127.0.0.1:9999/x"]).unwrap();
+        assert!(!c.server && c.client);
+        assert_eq!(c.port, 9999);
+        assert_eq!(c.target.as_ref().map(|t| t.path()), Some("/x"));
+        let c = config(&["--target", "http://localhost/", "--port", "1234"]).unwrap();
+        assert_eq!(c.port, 1234);
+        let e = config(&["--target", "https://example.com/"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http://"), "{e}");
+        let e = config(&["--target", "not a url"]).unwrap_err().to_string();
+        assert!(e.contains("not a URL"), "{e}");
     }
 
     #[test]

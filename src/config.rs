@@ -15,8 +15,9 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 pub const MAX_BODY_SIZE: u64 = 64 * 1024 * 1024;
 /// Most concurrent client loops; each costs a task and, at worst, a socket.
 pub const MAX_WORKERS: usize = 10_000;
-/// Most responses held unread at once in hold mode; past it a response is dropped instead.
-pub const MAX_HELD: usize = 10_000;
+/// Default bound on responses held unread at once in hold mode; past it a response is
+/// dropped at once instead (and counted as `hold_overflow`).
+pub const DEFAULT_MAX_HELD: u32 = 10_000;
 
 /// What a worker does with a response body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -161,6 +162,10 @@ pub struct Config {
     pub settings: Settings,
     /// The scenario the run started from; its timed steps are applied by the engine.
     pub scenario: Option<crate::scenario::Scenario>,
+    /// Most responses held at once in hold mode.
+    pub max_held: u32,
+    /// Where the client sends requests instead of the in-process server (`--target`).
+    pub target: Option<hyper::Uri>,
 }
 
 impl Default for Config {
@@ -176,6 +181,8 @@ impl Default for Config {
             client: true,
             settings: Settings::default(),
             scenario: None,
+            max_held: DEFAULT_MAX_HELD,
+            target: None,
         }
     }
 }
@@ -193,6 +200,16 @@ impl Config {
             return Err(Error::usage(
                 "--port 0 picks a free port for the in-process server; with --no-server name the port to watch",
             ));
+        }
+        if let Some(t) = &self.target
+            && (t.scheme_str() != Some("http") || t.host().is_none())
+        {
+            return Err(Error::usage(format!(
+                "--target {t} must be an http:// URL with a host, like http://127.0.0.1:8080/ (https is not supported)"
+            )));
+        }
+        if self.max_held == 0 {
+            return Err(Error::usage("--max-held must be at least 1"));
         }
         if self.requests == Some(0) {
             return Err(Error::usage("--requests must be at least 1 per worker"));

@@ -106,16 +106,22 @@ impl Engine {
         let (done_tx, finished) = watch::channel(false);
         let requests_mode = config.client && config.requests.is_some();
         if config.client {
-            let target = client_target(&server_addrs, port);
-            let uri = format!("http://{target}/")
-                .parse()
-                .map_err(|e| Error::Runtime(format!("bad target URL for {target}: {e}")))?;
+            let uri = match &config.target {
+                Some(t) => t.clone(),
+                None => {
+                    let target = client_target(&server_addrs, port);
+                    format!("http://{target}/")
+                        .parse()
+                        .map_err(|e| Error::Runtime(format!("bad target URL for {target}: {e}")))?
+                }
+            };
             let workload = Arc::new(Workload::new(
                 controller.subscribe(),
                 controller.subscribe_client(),
                 stats.clone(),
                 uri,
                 config.requests,
+                config.max_held,
             ));
             let stats = stats.clone();
             let shutdown = shutdown.clone();
@@ -168,6 +174,11 @@ impl Engine {
             start,
             _shutdown: trigger,
         })
+    }
+
+    /// Milliseconds since the run started, on the clock of the samples' `t_ms`.
+    pub fn elapsed_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
     }
 
     /// The watched port (the one the OS picked, when the config said 0).

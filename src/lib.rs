@@ -8,6 +8,7 @@ pub mod config;
 pub mod engine;
 pub mod headless;
 pub mod kernel;
+pub mod os;
 pub mod sampler;
 pub mod scenario;
 pub mod sockets;

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         }
         Err(e) => return fail(&e),
     };
+    sockscope::os::raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -43,6 +43,8 @@ pub struct Sample {
     /// Percentage of this interval's responses that came on a reused connection.
     pub reused_pct: Option<f64>,
     pub latency_ms: Percentiles,
+    /// Responses held unread right now (hold mode).
+    pub held: u64,
     /// Deltas of the system-wide kernel counters over the interval.
     pub kernel: KernelCounters,
     /// Running totals since the start.
@@ -62,6 +64,8 @@ pub struct Totals {
     pub accepted: u64,
     pub errors: u64,
     pub reused_responses: u64,
+    /// Responses dropped at once because `--max-held` were already held.
+    pub hold_overflow: u64,
 }
 
 impl Totals {
@@ -72,6 +76,7 @@ impl Totals {
             accepted: c.accepted,
             errors: c.errors_total(),
             reused_responses: c.reused_responses,
+            hold_overflow: c.hold_overflow,
         }
     }
 }
@@ -166,6 +171,7 @@ impl Sampler {
             reused_pct: (responses > 0)
                 .then(|| 100.0 * delta.reused_responses.min(responses) as f64 / responses as f64),
             latency_ms: latency,
+            held: self.stats.held.load(std::sync::atomic::Ordering::Relaxed),
             kernel,
             totals: Totals::of(&counters),
             settings,
@@ -294,6 +300,7 @@ mod tests {
             "reuse_ratio",
             "reused_pct",
             "latency_ms",
+            "held",
             "kernel",
             "totals",
             "settings",

@@ -22,13 +22,18 @@ use tokio::time::Instant;
 
 use super::Shutdown;
 use super::stats::{ErrorKind, Stats};
-use crate::config::{BodyMode, MAX_HELD, Settings};
+use crate::config::{BodyMode, Settings};
 
 /// A request that has no answer by then counts as a timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Pause after a failed request, so a refused port is not hammered in a hot loop.
+/// Pause after a failed request, doubled for each failure in a row up to the maximum, so
+/// a refused port or a full descriptor table is not hammered in a hot loop.
 const ERROR_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_ERROR_BACKOFF: Duration = Duration::from_millis(500);
+/// Descriptors kept back from client connections for everything else the process opens:
+/// stdio, the runtime, listeners, the sampler's reads.
+const FD_RESERVE: u64 = 24;
 /// hyper-util's (and Go's) idle-connection lifetime in the pool.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -54,6 +59,7 @@ impl ConnId {
 pub struct CountedIo {
     io: TokioIo<TcpStream>,
     id: ConnId,
+    _slot: OpenSlot,
 }
 
 impl Connection for CountedIo {
@@ -108,13 +114,23 @@ impl Write for CountedIo {
 pub struct CountingConnector {
     stats: Arc<Stats>,
     next_id: Arc<AtomicU64>,
+    /// Client connections open now.
+    open: Arc<AtomicU64>,
+    /// Most client connections at once: half of the descriptors left after a reserve, so
+    /// that the in-process server can always accept what the client connects. Without it,
+    /// at the descriptor limit, connected-but-unaccepted sockets would hold every
+    /// descriptor and nothing would move until requests time out.
+    budget: u64,
 }
 
 impl CountingConnector {
     pub fn new(stats: Arc<Stats>) -> Self {
+        let limit = crate::os::fd_limit().unwrap_or(1024);
         CountingConnector {
             stats,
             next_id: Arc::new(AtomicU64::new(0)),
+            open: Arc::new(AtomicU64::new(0)),
+            budget: (limit.saturating_sub(FD_RESERVE) / 2).max(1),
         }
     }
 }
@@ -131,6 +147,9 @@ impl tower_service::Service<Uri> for CountingConnector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
+            let slot = OpenSlot::take(&this.open, this.budget)
+                // Over budget is reported as what it stands for: too many open files.
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::EMFILE))?;
             let host = uri
                 .host()
                 .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "URL has no host"))?;
@@ -150,8 +169,29 @@ impl tower_service::Service<Uri> for CountingConnector {
                     id: this.next_id.fetch_add(1, Relaxed),
                     responses: Arc::new(AtomicU64::new(0)),
                 },
+                _slot: slot,
             })
         })
+    }
+}
+
+/// One unit of the connector's connection budget, given back when dropped (with the
+/// connection, or on a failed connect).
+struct OpenSlot(Arc<AtomicU64>);
+
+impl OpenSlot {
+    fn take(open: &Arc<AtomicU64>, budget: u64) -> Option<OpenSlot> {
+        if open.fetch_add(1, Relaxed) >= budget {
+            open.fetch_sub(1, Relaxed);
+            return None;
+        }
+        Some(OpenSlot(open.clone()))
+    }
+}
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
     }
 }
 
@@ -176,6 +216,7 @@ pub struct Workload {
     pub requests_per_worker: Option<u64>,
     /// One permit per response that may be held at once (hold mode).
     held: Arc<Semaphore>,
+    max_held: u32,
     /// The next free slot of the shared rate limit.
     next_slot: std::sync::Mutex<Option<Instant>>,
     /// `quota_done[i]`: worker i has made all its requests (set before `worker_done`).
@@ -190,6 +231,7 @@ impl Workload {
         stats: Arc<Stats>,
         uri: Uri,
         requests_per_worker: Option<u64>,
+        max_held: u32,
     ) -> Self {
         Workload {
             settings,
@@ -197,7 +239,8 @@ impl Workload {
             stats,
             uri,
             requests_per_worker,
-            held: Arc::new(Semaphore::new(MAX_HELD)),
+            held: Arc::new(Semaphore::new(max_held as usize)),
+            max_held,
             next_slot: std::sync::Mutex::new(None),
             quota_done: std::sync::Mutex::new(Vec::new()),
             worker_done: Notify::new(),
@@ -244,7 +287,7 @@ impl Workload {
     /// Waits until no response is held any more.
     pub async fn held_released(&self) {
         // Taking every permit means every hold task has given its own back.
-        if let Ok(all) = self.held.acquire_many(MAX_HELD as u32).await {
+        if let Ok(all) = self.held.acquire_many(self.max_held).await {
             drop(all);
         }
     }
@@ -252,6 +295,7 @@ impl Workload {
     async fn worker(&self, idx: usize) {
         let mut settings = self.settings.clone();
         let mut done = 0u64;
+        let mut backoff = ERROR_BACKOFF;
         loop {
             let s = settings.borrow_and_update().clone();
             if s.paused || idx >= s.workers {
@@ -275,8 +319,11 @@ impl Workload {
             self.stats.in_flight.fetch_add(1, Relaxed);
             let ok = self.one_request(&client, &s).await;
             self.stats.in_flight.fetch_sub(1, Relaxed);
-            if !ok {
-                tokio::time::sleep(ERROR_BACKOFF).await;
+            if ok {
+                backoff = ERROR_BACKOFF;
+            } else {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_ERROR_BACKOFF);
             }
             done += 1;
             if !s.think.is_zero() {
@@ -356,9 +403,12 @@ impl Workload {
             BodyMode::Hold => match self.held.clone().try_acquire_owned() {
                 Ok(permit) => {
                     let hold = s.hold;
+                    let stats = self.stats.clone();
+                    stats.held.fetch_add(1, Relaxed);
                     tokio::spawn(async move {
                         tokio::time::sleep(hold).await;
                         drop(res);
+                        stats.held.fetch_sub(1, Relaxed);
                         drop(permit);
                     });
                 }

@@ -146,6 +146,8 @@ pub struct Stats {
     pub hold_overflow: AtomicU64,
     /// Requests started and not yet done with (a gauge, not a counter).
     pub in_flight: AtomicU64,
+    /// Responses held unread right now in hold mode (a gauge).
+    pub held: AtomicU64,
     latency: Mutex<Latency>,
 }
 
@@ -164,6 +166,7 @@ impl Default for Stats {
             accept_errors: AtomicU64::new(0),
             hold_overflow: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
+            held: AtomicU64::new(0),
             latency: Mutex::new(Latency {
                 interval: h(),
                 total: h(),

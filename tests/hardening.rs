@@ -1,0 +1,164 @@
+//! Busy or missing resources end in one clear line, or are counted while the run goes on.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sockscope"))
+}
+
+fn summary(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().expect("a summary line");
+    serde_json::from_str::<Value>(last).expect("JSON")["summary"].clone()
+}
+
+#[test]
+fn an_address_the_host_does_not_have_is_one_line() {
+    // 192.0.2.1 (TEST-NET-1) is never a local address, so bind fails with EADDRNOTAVAIL;
+    // nothing is sent anywhere.
+    let out = bin()
+        .args([
+            "--headless",
+            "--duration",
+            "1s",
+            "--port",
+            "0",
+            "--bind",
+            "192.0.2.1",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("cannot listen on 192.0.2.1"), "{err}");
+    assert!(err.contains("--bind"), "{err}");
+}
+
+#[tokio::test]
+async fn running_out_of_file_descriptors_is_counted_and_survived() {
+    let _serial = common::exclusive().await;
+    let port = common::clean_port().to_string();
+    // 40 descriptors for the whole process (soft and hard: sockscope cannot raise it),
+    // 60 workers each wanting a connection: connects and accepts hit EMFILE.
+    let script = format!(
+        "ulimit -n 40 && exec '{}' --headless --port {port} --workers 60 --pool 0 \
+         --think 1ms --server-delay 0ms --body-size 11B --duration 2s",
+        env!("CARGO_BIN_EXE_sockscope")
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run under sh");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    let s = summary(&out);
+    assert!(
+        s["errors"]["too_many_files"].as_u64().unwrap_or(0) > 0,
+        "EMFILE counted by kind: {s}"
+    );
+    assert!(
+        s["requests"].as_u64().unwrap_or(0) > 0,
+        "requests still succeed: {s}"
+    );
+}
+
+#[tokio::test]
+async fn hold_mode_stops_holding_at_its_bound_and_says_so() {
+    let _serial = common::exclusive().await;
+    let port = common::clean_port().to_string();
+    let out = bin()
+        .args([
+            "--headless",
+            "--port",
+            &port,
+            "--body",
+            "hold",
+            "--hold",
+            "2s",
+            "--max-held",
+            "3",
+            "--workers",
+            "1",
+            "--think",
+            "1ms",
+            "--requests",
+            "10",
+        ])
+        .output()
+        .expect("run");
+    let s = summary(&out);
+    assert_eq!(s["requests"], 10, "{s}");
+    assert_eq!(s["hold_overflow"], 7, "3 held, 7 dropped at once: {s}");
+}
+
+#[tokio::test]
+async fn no_client_serves_another_client_given_by_target() {
+    let _serial = common::exclusive().await;
+    let port = common::clean_port();
+    let server = bin()
+        .args([
+            "--headless",
+            "--no-client",
+            "--port",
+            &port.to_string(),
+            "--duration",
+            "20s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    // Wait (bounded) until it listens.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let client = bin()
+        .args([
+            "--headless",
+            "--target",
+            &format!("http://127.0.0.1:{port}/"),
+            "--workers",
+            "2",
+            "--requests",
+            "5",
+            "--pool",
+            "10",
+        ])
+        .output()
+        .expect("run the client");
+    let c = summary(&client);
+    assert_eq!(c["requests"], 10, "{c}");
+    assert_eq!(c["port"], port, "watches the target's port");
+    assert_eq!(c["listen"], 2, "sees the other process's listeners: {c}");
+    assert_eq!(c["accepted"], 0, "no server of its own");
+    // Stop the server early with SIGINT: it still prints its summary.
+    // SAFETY: kill() with a pid we own and a standard signal.
+    unsafe { libc::kill(server.id() as i32, libc::SIGINT) };
+    let out = server.wait_with_output().expect("server output");
+    let s = summary(&out);
+    assert_eq!(s["served"], 10, "{s}");
+    // One connection was opened by the probe above.
+    assert_eq!(
+        s["accepted"].as_u64(),
+        c["new_connections"].as_u64().map(|n| n + 1),
+        "server: {s}\nclient: {c}"
+    );
+}
