@@ -233,7 +233,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Ok(Duration::from_secs_f64(secs));
     }
     humantime::parse_duration(t).map_err(|_| {
-        format!("'{text}' is not a duration; write a number and a unit, like 2ms, 1.5s or 1m")
+        // escape_debug keeps a stray newline or control character from splitting the line.
+        format!(
+            "'{}' is not a duration; write a number and a unit, like 2ms, 1.5s or 1m",
+            text.escape_debug()
+        )
     })
 }
 

@@ -199,3 +199,41 @@ async fn serve(stream: TcpStream, handler: Arc<Handler>, shutdown: Shutdown) {
     }
     handler.stats.closed.fetch_add(1, Relaxed);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_errors_name_the_problem_and_the_fix() {
+        let addr: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let denied = bind_error(addr, io::Error::from_raw_os_error(libc::EACCES)).to_string();
+        assert!(denied.contains("permission denied"), "{denied}");
+        assert!(denied.contains("--port"), "{denied}");
+        let busy = bind_error(addr, io::Error::from_raw_os_error(libc::EADDRINUSE)).to_string();
+        assert!(
+            busy.contains("port 80 is already in use on 127.0.0.1"),
+            "{busy}"
+        );
+        let v6: SocketAddr = "[::1]:8080".parse().unwrap();
+        let gone = bind_error(v6, io::Error::from_raw_os_error(libc::EADDRNOTAVAIL)).to_string();
+        assert!(gone.contains("cannot listen on [::1]:8080"), "{gone}");
+        assert!(gone.contains("--bind"), "{gone}");
+    }
+
+    #[tokio::test]
+    async fn port_zero_binds_the_same_free_port_on_every_default_address() {
+        let l = bind(&[], 0).await.expect("bind");
+        assert_ne!(l.port, 0);
+        let addrs = l.addrs();
+        assert!(
+            addrs
+                .iter()
+                .all(|a| a.port() == l.port && a.ip().is_loopback())
+        );
+        assert!(addrs.iter().any(|a| a.is_ipv4()));
+        // IPv6 is optional: present exactly when this host has ::1.
+        let has_v6 = std::net::TcpListener::bind("[::1]:0").is_ok();
+        assert_eq!(addrs.iter().any(|a| a.is_ipv6()), has_v6);
+    }
+}
