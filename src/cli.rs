@@ -107,6 +107,11 @@ pub struct Cli {
     #[arg(long, value_name = "URL", value_parser = parse_target, help_heading = "Client")]
     pub target: Option<hyper::Uri>,
 
+    /// Ephemeral ports the client may connect from, e.g. 40000-40019: shows port
+    /// exhaustion (addr_not_available errors) in seconds (Linux 6.3+)
+    #[arg(long, value_name = "LO-HI", value_parser = parse_port_range, help_heading = "Client")]
+    pub local_ports: Option<(u16, u16)>,
+
     /// HTTP/2 over cleartext (prior knowledge) for both sides
     #[arg(long, help_heading = "Client")]
     pub h2c: bool,
@@ -192,10 +197,27 @@ impl Cli {
             scenario,
             max_held: self.max_held,
             target: self.target,
+            local_ports: self.local_ports,
         };
         config.validate()?;
         Ok(config)
     }
+}
+
+fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+    let bad = || {
+        format!(
+            "'{}' is not a port range; write it like 40000-40019",
+            text.escape_debug()
+        )
+    };
+    let (lo, hi) = text.split_once('-').ok_or_else(bad)?;
+    let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+    let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+    if lo == 0 || lo > hi {
+        return Err(bad());
+    }
+    Ok((lo, hi))
 }
 
 fn parse_target(text: &str) -> Result<hyper::Uri, String> {
@@ -382,6 +404,16 @@ mod tests {
         assert!(e.contains("http://"), "{e}");
         let e = config(&["--target", "not a url"]).unwrap_err().to_string();
         assert!(e.contains("not a URL"), "{e}");
+    }
+
+    #[test]
+    fn port_ranges() {
+        let c = config(&["--local-ports", "40000-40019"]).unwrap();
+        assert_eq!(c.local_ports, Some((40000, 40019)));
+        for bad in ["40000", "9-1", "0-10", "a-b", "1-70000"] {
+            let e = config(&["--local-ports", bad]).unwrap_err().to_string();
+            assert!(e.contains("is not a port range"), "{bad}: {e}");
+        }
     }
 
     #[test]

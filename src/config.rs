@@ -166,6 +166,8 @@ pub struct Config {
     pub max_held: u32,
     /// Where the client sends requests instead of the in-process server (`--target`).
     pub target: Option<hyper::Uri>,
+    /// Ephemeral port range for the client's connections (`--local-ports LO-HI`).
+    pub local_ports: Option<(u16, u16)>,
 }
 
 impl Default for Config {
@@ -183,6 +185,7 @@ impl Default for Config {
             scenario: None,
             max_held: DEFAULT_MAX_HELD,
             target: None,
+            local_ports: None,
         }
     }
 }

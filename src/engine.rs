@@ -85,7 +85,7 @@ impl Engine {
         config.validate()?;
         let stats = Arc::new(Stats::default());
         let (trigger, shutdown) = Shutdown::new();
-        let connector = CountingConnector::new(stats.clone());
+        let connector = CountingConnector::new(stats.clone(), config.local_ports);
         let controller = Controller::new(config.settings.clone(), connector);
 
         let (port, server_addrs) = if config.server {

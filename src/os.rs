@@ -36,6 +36,42 @@ pub fn fd_limit() -> Option<u64> {
     (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur)
 }
 
+/// Restricts the ephemeral ports a socket may connect from (Linux 6.3+,
+/// `IP_LOCAL_PORT_RANGE`), so port exhaustion can be shown without touching the
+/// system-wide `ip_local_port_range`.
+#[cfg(target_os = "linux")]
+pub fn set_local_port_range(
+    socket: &impl std::os::fd::AsRawFd,
+    (lo, hi): (u16, u16),
+) -> std::io::Result<()> {
+    // From linux/in.h; not in the libc crate yet.
+    const IP_LOCAL_PORT_RANGE: libc::c_int = 51;
+    let value: u32 = (u32::from(hi) << 16) | u32::from(lo);
+    // SAFETY: a valid fd and a 4-byte option value that lives through the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            IP_LOCAL_PORT_RANGE,
+            (&value as *const u32).cast(),
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn set_local_port_range<T>(_: &T, _: (u16, u16)) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "--local-ports needs Linux 6.3 or later",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -162,3 +162,51 @@ async fn no_client_serves_another_client_given_by_target() {
         "server: {s}\nclient: {c}"
     );
 }
+
+#[tokio::test]
+async fn ephemeral_port_exhaustion_is_counted_and_recovers() {
+    let _serial = common::exclusive().await;
+    // The per-socket port range needs Linux 6.3+; say so rather than fail elsewhere.
+    let probe = tokio::net::TcpSocket::new_v4().expect("socket");
+    if let Err(e) = sockscope::os::set_local_port_range(&probe, (41000, 41009)) {
+        eprintln!("skipped: this kernel has no IP_LOCAL_PORT_RANGE ({e})");
+        return;
+    }
+    let port = common::clean_port().to_string();
+    // Ten ports, pool 0: every request closes its connection into client TIME_WAIT, so
+    // after ten requests connect fails with EADDRNOTAVAIL until TIME_WAITs can be reused.
+    let out = bin()
+        .args([
+            "--headless",
+            "--port",
+            &port,
+            "--pool",
+            "0",
+            "--workers",
+            "2",
+            "--think",
+            "0ms",
+            "--server-delay",
+            "0ms",
+            "--body-size",
+            "11B",
+            "--local-ports",
+            "41000-41009",
+            "--duration",
+            "2500ms",
+        ])
+        .output()
+        .expect("run");
+    let s = summary(&out);
+    assert!(
+        s["errors"]["addr_not_available"].as_u64().unwrap_or(0) > 0,
+        "EADDRNOTAVAIL counted by kind: {s}"
+    );
+    assert!(s["requests"].as_u64().unwrap_or(0) >= 10, "{s}");
+    // With tcp_tw_reuse on (1, or 2 = loopback only, the default), a TIME_WAIT over a
+    // second old is reused: the run gets past its first ten ports.
+    let reuse = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse").unwrap_or_default();
+    if reuse.trim() != "0" {
+        assert!(s["requests"].as_u64().unwrap_or(0) > 10, "recovered: {s}");
+    }
+}

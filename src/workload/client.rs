@@ -121,18 +121,39 @@ pub struct CountingConnector {
     /// at the descriptor limit, connected-but-unaccepted sockets would hold every
     /// descriptor and nothing would move until requests time out.
     budget: u64,
+    /// Ephemeral ports the client may use (`--local-ports`), to reach exhaustion fast.
+    local_ports: Option<(u16, u16)>,
 }
 
 impl CountingConnector {
-    pub fn new(stats: Arc<Stats>) -> Self {
+    pub fn new(stats: Arc<Stats>, local_ports: Option<(u16, u16)>) -> Self {
         let limit = crate::os::fd_limit().unwrap_or(1024);
         CountingConnector {
             stats,
             next_id: Arc::new(AtomicU64::new(0)),
             open: Arc::new(AtomicU64::new(0)),
             budget: (limit.saturating_sub(FD_RESERVE) / 2).max(1),
+            local_ports,
         }
     }
+}
+
+/// Connects to `host:port`, from an ephemeral port in `local_ports` when given.
+async fn connect(host: &str, port: u16, local_ports: Option<(u16, u16)>) -> io::Result<TcpStream> {
+    let Some(range) = local_ports else {
+        return TcpStream::connect((host, port)).await;
+    };
+    let addr = tokio::net::lookup_host((host, port))
+        .await?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for the target"))?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    crate::os::set_local_port_range(&socket, range)?;
+    socket.connect(addr).await
 }
 
 impl tower_service::Service<Uri> for CountingConnector {
@@ -158,9 +179,10 @@ impl tower_service::Service<Uri> for CountingConnector {
                 .trim_end_matches(']')
                 .to_owned();
             let port = uri.port_u16().unwrap_or(80);
-            let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+            let stream =
+                tokio::time::timeout(CONNECT_TIMEOUT, connect(&host, port, this.local_ports))
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
             let _ = stream.set_nodelay(true);
             this.stats.new_connections.fetch_add(1, Relaxed);
             Ok(CountedIo {
