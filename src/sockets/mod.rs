@@ -2,6 +2,8 @@
 //! and a pure `classify` that turns rows into per-side state counts.
 
 pub mod fake;
+#[cfg(target_os = "linux")]
+pub mod netlink;
 pub mod procfs;
 
 use std::net::SocketAddr;
