@@ -4,6 +4,8 @@
 pub mod fake;
 #[cfg(target_os = "linux")]
 pub mod netlink;
+pub mod netstat2;
+#[cfg(target_os = "linux")]
 pub mod procfs;
 
 use std::net::SocketAddr;
@@ -122,6 +124,87 @@ pub trait SocketSource: Send {
     /// Replaces `out` with the current sockets that involve `port`; `out` is reused across
     /// calls so that polling does not allocate.
     fn snapshot(&mut self, port: u16, out: &mut Vec<SocketRow>) -> Result<(), SocketError>;
+}
+
+/// Which way to read the socket table (`--backend`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// netlink on Linux, falling back to procfs with a notice; netstat2 elsewhere.
+    #[default]
+    Auto,
+    /// sock_diag with the kernel-side port filter, as `ss` does (Linux).
+    Netlink,
+    /// /proc/net/tcp and tcp6: slower, and not one consistent snapshot (Linux).
+    Procfs,
+    /// The netstat2 crate: portable, unfiltered.
+    Netstat2,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Netlink => "netlink",
+            Backend::Procfs => "procfs",
+            Backend::Netstat2 => "netstat2",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Opens `backend`. The `String` is a notice to show the user when `Auto` had to fall back
+/// to a slower or less exact backend than the platform's best.
+pub fn open(backend: Backend) -> Result<(Box<dyn SocketSource>, Option<String>), SocketError> {
+    match backend {
+        Backend::Auto => Ok(open_auto()),
+        Backend::Netstat2 => Ok((Box::new(self::netstat2::Netstat2Source::new()), None)),
+        #[cfg(target_os = "linux")]
+        Backend::Netlink => Ok((Box::new(netlink::NetlinkSource::new()?), None)),
+        #[cfg(target_os = "linux")]
+        Backend::Procfs => Ok((Box::new(procfs::ProcfsSource::new()), None)),
+        #[cfg(not(target_os = "linux"))]
+        Backend::Netlink | Backend::Procfs => Err(SocketError {
+            backend: backend.name(),
+            message: "only available on Linux; use --backend netstat2".into(),
+        }),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn open_auto() -> (Box<dyn SocketSource>, Option<String>) {
+    // One real dump proves the kernel answers (a sandbox may allow the socket and refuse
+    // the request); port 0 matches little more than the listeners.
+    let probe = netlink::NetlinkSource::new().and_then(|mut source| {
+        source.snapshot(0, &mut Vec::new())?;
+        Ok(source)
+    });
+    auto_from(probe)
+}
+
+#[cfg(target_os = "linux")]
+fn auto_from(
+    probe: Result<netlink::NetlinkSource, SocketError>,
+) -> (Box<dyn SocketSource>, Option<String>) {
+    match probe {
+        Ok(source) => (Box::new(source), None),
+        Err(e) => (
+            Box::new(procfs::ProcfsSource::new()),
+            Some(format!(
+                "netlink sock_diag unavailable ({}): using procfs, slower and not a consistent snapshot",
+                e.message
+            )),
+        ),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_auto() -> (Box<dyn SocketSource>, Option<String>) {
+    (Box::new(self::netstat2::Netstat2Source::new()), None)
 }
 
 /// Count of sockets per connection state on one side of the port.
@@ -283,6 +366,44 @@ mod tests {
         for s in TcpState::CONNECTION_STATES {
             assert_eq!(s.key(), s.label().to_lowercase());
         }
+    }
+
+    #[test]
+    fn backends_open_by_name() {
+        use clap::ValueEnum;
+        let names: Vec<String> = Backend::value_variants()
+            .iter()
+            .map(|b| b.to_possible_value().unwrap().get_name().to_owned())
+            .collect();
+        assert_eq!(names, ["auto", "netlink", "procfs", "netstat2"]);
+        for b in Backend::value_variants() {
+            assert_eq!(b.to_possible_value().unwrap().get_name(), b.name());
+            let (source, notice) = open(*b).unwrap();
+            assert_eq!(notice, None, "{b}");
+            let want = if *b == Backend::Auto {
+                "netlink"
+            } else {
+                b.name()
+            };
+            assert_eq!(source.name(), want);
+        }
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn auto_falls_back_to_procfs_with_a_notice() {
+        let (source, notice) = auto_from(Err(SocketError {
+            backend: "netlink",
+            message: "cannot open a NETLINK_SOCK_DIAG socket: Operation not permitted".into(),
+        }));
+        assert_eq!(source.name(), "procfs");
+        assert_eq!(
+            notice.as_deref(),
+            Some(
+                "netlink sock_diag unavailable (cannot open a NETLINK_SOCK_DIAG socket: \
+                 Operation not permitted): using procfs, slower and not a consistent snapshot"
+            )
+        );
     }
 
     #[test]
