@@ -7,6 +7,7 @@ use clap::Parser;
 
 use crate::Error;
 use crate::config::{BodyMode, Config, Settings, parse_duration, parse_size};
+use crate::sockets::Backend;
 
 /// See what your HTTP client does with TCP connections.
 ///
@@ -53,6 +54,11 @@ pub struct Cli {
     /// Only watch the port: no server, no client (same as --no-server --no-client)
     #[arg(long, help_heading = "Run")]
     pub watch: bool,
+
+    /// How to read the socket table: auto (netlink on Linux, procfs if netlink is refused;
+    /// netstat2 elsewhere), netlink (sock_diag, as ss), procfs (/proc/net/tcp), netstat2
+    #[arg(long, value_enum, default_value_t = Backend::Auto, help_heading = "Run")]
+    pub backend: Backend,
 
     /// Concurrent request loops
     #[arg(
@@ -123,6 +129,7 @@ impl Cli {
             linger: self.linger,
             server: !(self.no_server || self.watch),
             client: !(self.no_client || self.watch),
+            backend: self.backend,
             settings: Settings {
                 body: self.body,
                 pool: self.pool,
@@ -227,6 +234,12 @@ mod tests {
         assert_eq!(c.requests, Some(4));
         let w = config(&["--watch"]).unwrap();
         assert!(!w.server && !w.client);
+        assert_eq!(config(&[]).unwrap().backend, Backend::Auto);
+        assert_eq!(
+            config(&["--backend", "netstat2"]).unwrap().backend,
+            Backend::Netstat2
+        );
+        assert!(config(&["--backend", "ss"]).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use crate::Error;
+use crate::sockets::Backend;
 
 /// The shortest sample period: below it the sampler's own cost starts to show.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
@@ -159,6 +160,8 @@ pub struct Config {
     /// Start the in-process client workload.
     pub client: bool,
     pub settings: Settings,
+    /// How the socket table is read.
+    pub backend: Backend,
 }
 
 impl Default for Config {
@@ -173,6 +176,7 @@ impl Default for Config {
             server: true,
             client: true,
             settings: Settings::default(),
+            backend: Backend::Auto,
         }
     }
 }
