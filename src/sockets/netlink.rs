@@ -31,8 +31,8 @@ const INET_DIAG_BC_D_COND: u8 = 8;
 /// bind hash for bound-but-idle sockets: measured here, a poll cost several times more.
 const ALL_STATES: u32 = 0xfff;
 
-/// `struct inet_diag_req_v2`: family, protocol, ext, pad, states, then a 48-byte socket id
-/// that a dump ignores.
+/// `struct inet_diag_req_v2`: family, protocol, ext, pad, states, then a 48-byte socket id,
+/// left all zero: a dump then selects nothing by it (non-zero ports there would be ANDed).
 const REQ_V2_LEN: usize = 56;
 /// `struct inet_diag_msg`, the fixed part of each reply.
 const DIAG_MSG_LEN: usize = 72;
