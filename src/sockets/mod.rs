@@ -126,8 +126,11 @@ pub trait SocketSource: Send {
     fn snapshot(&mut self, port: u16, out: &mut Vec<SocketRow>) -> Result<(), SocketError>;
 }
 
-/// Which way to read the socket table (`--backend`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+/// Which way to read the socket table (`--backend`; `backend = "netlink"` in a scenario).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// netlink on Linux, falling back to procfs with a notice; netstat2 elsewhere.
     #[default]
@@ -376,6 +379,9 @@ mod tests {
             .map(|b| b.to_possible_value().unwrap().get_name().to_owned())
             .collect();
         assert_eq!(names, ["auto", "netlink", "procfs", "netstat2"]);
+        let json: Vec<Backend> = serde_json::from_str(r#"["auto","netstat2"]"#).unwrap();
+        assert_eq!(json, [Backend::Auto, Backend::Netstat2]);
+        assert_eq!(serde_json::to_value(Backend::Netlink).unwrap(), "netlink");
         for b in Backend::value_variants() {
             assert_eq!(b.to_possible_value().unwrap().get_name(), b.name());
             let linux_only = matches!(b, Backend::Netlink | Backend::Procfs);
