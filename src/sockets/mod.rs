@@ -210,6 +210,40 @@ fn open_auto() -> (Box<dyn SocketSource>, Option<String>) {
     (Box::new(self::netstat2::Netstat2Source::new()), None)
 }
 
+/// Test support: listening sockets on a port of the tests' own.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::io::ErrorKind;
+    use std::net::TcpListener;
+
+    use super::{Backend, open};
+
+    /// Listeners on 127.0.0.1:P and, where the host has IPv6, [::1]:P, on a port P that no
+    /// other socket uses. Holding the number on both loopbacks keeps a test of the other
+    /// family off it (a bind to port 0 may hand the same number out per address), and a
+    /// port where an earlier listener's connections still linger (TIME_WAIT lasts 60 s on
+    /// a busy host) is passed over.
+    pub(crate) fn listeners() -> (TcpListener, Option<TcpListener>) {
+        let (mut source, _) = open(Backend::Auto).unwrap();
+        let mut rows = Vec::new();
+        for _ in 0..50 {
+            let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = v4.local_addr().unwrap().port();
+            let v6 = match TcpListener::bind(("::1", port)) {
+                Ok(l) => Some(l),
+                Err(e) if e.kind() == ErrorKind::AddrInUse => continue,
+                // No IPv6 loopback on this host.
+                Err(_) => None,
+            };
+            source.snapshot(port, &mut rows).unwrap();
+            if rows.len() == 1 + usize::from(v6.is_some()) {
+                return (v4, v6);
+            }
+        }
+        panic!("no port without other sockets in 50 tries");
+    }
+}
+
 /// Count of sockets per connection state on one side of the port.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StateCounts {

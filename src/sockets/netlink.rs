@@ -564,51 +564,50 @@ mod tests {
         }
     }
 
-    /// A listener, one established pair and one client-side TIME_WAIT on `ip`, plus a pair
-    /// on another port that the filter must leave out. `None` if `ip` cannot be bound.
-    fn sees_listener_pair_and_time_wait(ip: &str) -> Option<()> {
-        let listener = TcpListener::bind((ip, 0)).ok()?;
-        let port = listener.local_addr().unwrap().port();
-        let _client = TcpStream::connect((ip, port)).unwrap();
-        let (_server, _) = listener.accept().unwrap();
-        let closing = TcpStream::connect((ip, port)).unwrap();
-        let (mut closed, _) = listener.accept().unwrap();
-        drop(closing);
-        // The server sees EOF, then closes: the client closed first and keeps TIME_WAIT.
-        assert_eq!(closed.read(&mut [0u8; 1]).unwrap(), 0);
-        drop(closed);
-        let other = TcpListener::bind((ip, 0)).unwrap();
-        let _other_client = TcpStream::connect(other.local_addr().unwrap()).unwrap();
-        let (_other_server, _) = other.accept().unwrap();
+    /// On each loopback (IPv4, and IPv6 where the host has it): a listener, one established
+    /// pair and one client-side TIME_WAIT; plus a pair on another port that the filter must
+    /// leave out.
+    #[test]
+    fn sees_listeners_established_pairs_and_time_waits_over_ipv4_and_ipv6() {
+        let (v4, v6) = crate::sockets::testing::listeners();
+        let port = v4.local_addr().unwrap().port();
+        let mut held = Vec::new();
+        for listener in std::iter::once(&v4).chain(v6.as_ref()) {
+            let addr = listener.local_addr().unwrap();
+            held.push(TcpStream::connect(addr).unwrap());
+            held.push(listener.accept().unwrap().0);
+            let closing = TcpStream::connect(addr).unwrap();
+            let (mut closed, _) = listener.accept().unwrap();
+            drop(closing);
+            // The server sees EOF, then closes: the client closed first, keeps TIME_WAIT.
+            assert_eq!(closed.read(&mut [0u8; 1]).unwrap(), 0);
+        }
+        if v6.is_none() {
+            eprintln!("IPv6 part skipped: ::1 is not available on this host");
+        }
+        let other = TcpListener::bind("127.0.0.1:0").unwrap();
+        held.push(TcpStream::connect(other.local_addr().unwrap()).unwrap());
+        held.push(other.accept().unwrap().0);
 
+        let n = 1 + u32::from(v6.is_some());
         let mut src = NetlinkSource::new().unwrap();
         let rows = snapshot_until(&mut src, port, |rows| {
-            classify(rows, port).client.time_wait == 1
+            classify(rows, port).client.time_wait == n
         });
         let c = classify(&rows, port);
-        assert_eq!(c.listen, 1, "{rows:?}");
-        assert_eq!(c.client.established, 1, "{rows:?}");
-        assert_eq!(c.server.established, 1, "{rows:?}");
-        assert_eq!(c.client.time_wait, 1, "{rows:?}");
-        assert_eq!(c.client.total() + c.server.total(), 3, "{rows:?}");
-        // The kernel filtered: nothing but these four sockets came back.
-        assert_eq!(rows.len(), 4, "{rows:?}");
+        assert_eq!(c.listen, n, "{rows:?}");
+        assert_eq!(c.client.established, n, "{rows:?}");
+        assert_eq!(c.server.established, n, "{rows:?}");
+        assert_eq!(c.client.time_wait, n, "{rows:?}");
+        assert_eq!(c.client.total() + c.server.total(), 3 * n, "{rows:?}");
+        // The kernel filtered: nothing but these sockets came back, in both families.
+        assert_eq!(rows.len(), 4 * n as usize, "{rows:?}");
         assert!(
             rows.iter()
                 .all(|r| r.local.port() == port || r.remote.port() == port)
         );
-        Some(())
-    }
-
-    #[test]
-    fn sees_a_listener_an_established_pair_and_time_wait_over_ipv4() {
-        sees_listener_pair_and_time_wait("127.0.0.1").expect("bind 127.0.0.1");
-    }
-
-    #[test]
-    fn sees_a_listener_an_established_pair_and_time_wait_over_ipv6() {
-        if sees_listener_pair_and_time_wait("::1").is_none() {
-            eprintln!("skipped: ::1 is not available on this host");
+        if v6.is_some() {
+            assert_eq!(rows.iter().filter(|r| r.local.is_ipv6()).count(), 4);
         }
     }
 
@@ -626,9 +625,9 @@ mod tests {
         );
         assert!(rows.is_empty());
 
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let (v4, v6) = crate::sockets::testing::listeners();
+        let port = v4.local_addr().unwrap().port();
         src.snapshot(port, &mut rows).unwrap();
-        assert_eq!(classify(&rows, port).listen, 1);
+        assert_eq!(classify(&rows, port).listen, 1 + u32::from(v6.is_some()));
     }
 }
