@@ -187,8 +187,8 @@ fn backends_and_ss_agree_over_ipv4_and_ipv6() {
     }
     // procfs gets a few reads: /proc/net/tcp comes a page per read() and the kernel finds
     // its place again between reads, so sockets that other programs on the host open and
-    // close meanwhile can make it skip or repeat one of ours (seen here: a FIN_WAIT2
-    // listed three times). That is the inconsistency netlink's dump does not have.
+    // close meanwhile can make it skip or repeat one of ours (DESIGN: off by up to 20 under
+    // churn). netlink's filtered dump of a few sockets fits one read and gets no retry.
     let mut procfs = counts(Backend::Procfs, port);
     for _ in 1..PROCFS_READS {
         if procfs == want {
