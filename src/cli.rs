@@ -9,6 +9,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use crate::Error;
 use crate::config::{BodyMode, Config, Settings, parse_duration, parse_size};
 use crate::scenario::{self, SettingsPatch};
+use crate::sockets::Backend;
 
 /// See what your HTTP client does with TCP connections.
 ///
@@ -64,6 +65,11 @@ pub struct Cli {
     /// Only watch the port: no server, no client (same as --no-server --no-client)
     #[arg(long, help_heading = "Run")]
     pub watch: bool,
+
+    /// How to read the socket table: auto (netlink on Linux, procfs if netlink is refused;
+    /// netstat2 elsewhere), netlink (sock_diag, as ss), procfs (/proc/net/tcp), netstat2
+    #[arg(long, value_enum, default_value_t = Backend::Auto, help_heading = "Run")]
+    pub backend: Backend,
 
     /// Concurrent request loops
     #[arg(
@@ -198,6 +204,7 @@ impl Cli {
             max_held: self.max_held,
             target: self.target,
             local_ports: self.local_ports,
+            backend: self.backend,
         };
         config.validate()?;
         Ok(config)
@@ -326,6 +333,12 @@ mod tests {
         assert_eq!(c.requests, Some(4));
         let w = config(&["--watch"]).unwrap();
         assert!(!w.server && !w.client);
+        assert_eq!(config(&[]).unwrap().backend, Backend::Auto);
+        assert_eq!(
+            config(&["--backend", "netstat2"]).unwrap().backend,
+            Backend::Netstat2
+        );
+        assert!(config(&["--backend", "ss"]).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::Error;
+use crate::sockets::Backend;
 
 /// The shortest sample period: below it the sampler's own cost starts to show.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
@@ -168,6 +169,8 @@ pub struct Config {
     pub target: Option<hyper::Uri>,
     /// Ephemeral port range for the client's connections (`--local-ports LO-HI`).
     pub local_ports: Option<(u16, u16)>,
+    /// How the socket table is read.
+    pub backend: Backend,
 }
 
 impl Default for Config {
@@ -186,6 +189,7 @@ impl Default for Config {
             max_held: DEFAULT_MAX_HELD,
             target: None,
             local_ports: None,
+            backend: Backend::Auto,
         }
     }
 }

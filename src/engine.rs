@@ -22,11 +22,6 @@ use crate::workload::{Controller, Shutdown, ShutdownTrigger, server};
 /// the client's connect count (a connect completes in the kernel before accept runs).
 const SETTLE: Duration = Duration::from_secs(2);
 
-/// The socket-table backend used when none is chosen.
-pub fn default_source() -> Box<dyn SocketSource> {
-    Box::new(crate::sockets::procfs::ProcfsSource::new())
-}
-
 /// A running engine. Dropping it stops the server, the workers and the sampler.
 pub struct Engine {
     port: u16,
@@ -73,14 +68,23 @@ pub struct Summary {
 }
 
 impl Engine {
-    /// Starts with the default socket-table backend.
+    /// Starts with the socket-table backend `config.backend` names.
     pub async fn start(config: &Config) -> Result<Engine, Error> {
-        Engine::start_with_source(config, default_source()).await
+        let (source, notice) = crate::sockets::open(config.backend)?;
+        Engine::start_inner(config, source, notice).await
     }
 
     pub async fn start_with_source(
         config: &Config,
         source: Box<dyn SocketSource>,
+    ) -> Result<Engine, Error> {
+        Engine::start_inner(config, source, None).await
+    }
+
+    async fn start_inner(
+        config: &Config,
+        source: Box<dyn SocketSource>,
+        backend_notice: Option<String>,
     ) -> Result<Engine, Error> {
         config.validate()?;
         let stats = Arc::new(Stats::default());
@@ -147,7 +151,7 @@ impl Engine {
                 shutdown.clone(),
             ));
         }
-        let sampler = Sampler::new(
+        let mut sampler = Sampler::new(
             source,
             port,
             stats.clone(),
@@ -155,6 +159,7 @@ impl Engine {
             caption,
             start,
         );
+        sampler.set_notice(backend_notice);
         let backend = sampler.backend();
         // A few samples of slack: the consumer normally keeps up; if not, the sampler waits.
         let (tx, samples) = mpsc::channel(16);

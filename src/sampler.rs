@@ -24,6 +24,9 @@ pub struct Sample {
     pub backend: &'static str,
     /// How long reading the socket table took.
     pub poll_ms: f64,
+    /// Set when `--backend auto` fell back to a lesser backend, saying why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend_notice: Option<String>,
     /// Set when the socket table could not be read; the counts are then all 0.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub socket_error: Option<String>,
@@ -94,6 +97,7 @@ pub struct Sampler {
     prev: Counters,
     prev_kernel: Option<KernelCounters>,
     rows: Vec<SocketRow>,
+    notice: Option<String>,
 }
 
 impl Sampler {
@@ -116,7 +120,13 @@ impl Sampler {
             prev_at: start,
             prev_kernel: KernelCounters::read(),
             rows: Vec::new(),
+            notice: None,
         }
+    }
+
+    /// A backend fallback notice, repeated on every sample.
+    pub fn set_notice(&mut self, notice: Option<String>) {
+        self.notice = notice;
     }
 
     pub fn backend(&self) -> &'static str {
@@ -153,6 +163,7 @@ impl Sampler {
             t_ms: now.saturating_duration_since(self.start).as_millis() as u64,
             backend: self.source.name(),
             poll_ms,
+            backend_notice: self.notice.clone(),
             socket_error,
             client: counts.client,
             server: counts.server,
@@ -309,6 +320,10 @@ mod tests {
         }
         assert!(v.get("socket_error").is_none());
         assert_eq!(v["caption"], "step");
+        assert!(v.get("backend_notice").is_none());
+        s.set_notice(Some("netlink sock_diag unavailable".into()));
+        let v = serde_json::to_value(s.sample(t0 + Duration::from_millis(200))).unwrap();
+        assert_eq!(v["backend_notice"], "netlink sock_diag unavailable");
         for side in ["client", "server"] {
             for st in TcpState::CONNECTION_STATES {
                 assert_eq!(v[side][st.key()], 0, "{side}.{}", st.key());

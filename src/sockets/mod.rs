@@ -2,6 +2,10 @@
 //! and a pure `classify` that turns rows into per-side state counts.
 
 pub mod fake;
+#[cfg(target_os = "linux")]
+pub mod netlink;
+pub mod netstat2;
+#[cfg(target_os = "linux")]
 pub mod procfs;
 
 use std::net::SocketAddr;
@@ -120,6 +124,124 @@ pub trait SocketSource: Send {
     /// Replaces `out` with the current sockets that involve `port`; `out` is reused across
     /// calls so that polling does not allocate.
     fn snapshot(&mut self, port: u16, out: &mut Vec<SocketRow>) -> Result<(), SocketError>;
+}
+
+/// Which way to read the socket table (`--backend`; `backend = "netlink"` in a scenario).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// netlink on Linux, falling back to procfs with a notice; netstat2 elsewhere.
+    #[default]
+    Auto,
+    /// sock_diag with the kernel-side port filter, as `ss` does (Linux).
+    Netlink,
+    /// /proc/net/tcp and tcp6: slower, and not one consistent snapshot (Linux).
+    Procfs,
+    /// The netstat2 crate: portable, unfiltered.
+    Netstat2,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Netlink => "netlink",
+            Backend::Procfs => "procfs",
+            Backend::Netstat2 => "netstat2",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Opens `backend`. The `String` is a notice to show the user when `Auto` had to fall back
+/// to a slower or less exact backend than the platform's best.
+pub fn open(backend: Backend) -> Result<(Box<dyn SocketSource>, Option<String>), SocketError> {
+    match backend {
+        Backend::Auto => Ok(open_auto()),
+        Backend::Netstat2 => Ok((Box::new(self::netstat2::Netstat2Source::new()), None)),
+        #[cfg(target_os = "linux")]
+        Backend::Netlink => Ok((Box::new(netlink::NetlinkSource::new()?), None)),
+        #[cfg(target_os = "linux")]
+        Backend::Procfs => Ok((Box::new(procfs::ProcfsSource::new()), None)),
+        #[cfg(not(target_os = "linux"))]
+        Backend::Netlink | Backend::Procfs => Err(SocketError {
+            backend: backend.name(),
+            message: "only available on Linux; use --backend netstat2".into(),
+        }),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn open_auto() -> (Box<dyn SocketSource>, Option<String>) {
+    // One real dump proves the kernel answers (a sandbox may allow the socket and refuse
+    // the request); port 0 matches little more than the listeners.
+    let probe = netlink::NetlinkSource::new().and_then(|mut source| {
+        source.snapshot(0, &mut Vec::new())?;
+        Ok(source)
+    });
+    auto_from(probe)
+}
+
+#[cfg(target_os = "linux")]
+fn auto_from(
+    probe: Result<netlink::NetlinkSource, SocketError>,
+) -> (Box<dyn SocketSource>, Option<String>) {
+    match probe {
+        Ok(source) => (Box::new(source), None),
+        Err(e) => (
+            Box::new(procfs::ProcfsSource::new()),
+            Some(format!(
+                "netlink sock_diag unavailable ({}): using procfs, slower and not a consistent snapshot",
+                e.message
+            )),
+        ),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_auto() -> (Box<dyn SocketSource>, Option<String>) {
+    (Box::new(self::netstat2::Netstat2Source::new()), None)
+}
+
+/// Test support: listening sockets on a port of the tests' own.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::io::ErrorKind;
+    use std::net::TcpListener;
+
+    use super::{Backend, open};
+
+    /// Listeners on 127.0.0.1:P and, where the host has IPv6, [::1]:P, on a port P that no
+    /// other socket uses. Holding the number on both loopbacks keeps a test of the other
+    /// family off it (a bind to port 0 may hand the same number out per address), and a
+    /// port where an earlier listener's connections still linger (TIME_WAIT lasts 60 s on
+    /// a busy host) is passed over.
+    pub(crate) fn listeners() -> (TcpListener, Option<TcpListener>) {
+        let (mut source, _) = open(Backend::Auto).unwrap();
+        let mut rows = Vec::new();
+        for _ in 0..50 {
+            let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = v4.local_addr().unwrap().port();
+            let v6 = match TcpListener::bind(("::1", port)) {
+                Ok(l) => Some(l),
+                Err(e) if e.kind() == ErrorKind::AddrInUse => continue,
+                // No IPv6 loopback on this host.
+                Err(_) => None,
+            };
+            source.snapshot(port, &mut rows).unwrap();
+            if rows.len() == 1 + usize::from(v6.is_some()) {
+                return (v4, v6);
+            }
+        }
+        panic!("no port without other sockets in 50 tries");
+    }
 }
 
 /// Count of sockets per connection state on one side of the port.
@@ -281,6 +403,53 @@ mod tests {
         for s in TcpState::CONNECTION_STATES {
             assert_eq!(s.key(), s.label().to_lowercase());
         }
+    }
+
+    #[test]
+    fn backends_open_by_name() {
+        use clap::ValueEnum;
+        let names: Vec<String> = Backend::value_variants()
+            .iter()
+            .map(|b| b.to_possible_value().unwrap().get_name().to_owned())
+            .collect();
+        assert_eq!(names, ["auto", "netlink", "procfs", "netstat2"]);
+        let json: Vec<Backend> = serde_json::from_str(r#"["auto","netstat2"]"#).unwrap();
+        assert_eq!(json, [Backend::Auto, Backend::Netstat2]);
+        assert_eq!(serde_json::to_value(Backend::Netlink).unwrap(), "netlink");
+        for b in Backend::value_variants() {
+            assert_eq!(b.to_possible_value().unwrap().get_name(), b.name());
+            let linux_only = matches!(b, Backend::Netlink | Backend::Procfs);
+            if cfg!(not(target_os = "linux")) && linux_only {
+                assert!(open(*b).is_err(), "{b}");
+                continue;
+            }
+            let (source, notice) = open(*b).unwrap();
+            assert_eq!(notice, None, "{b}");
+            let auto = if cfg!(target_os = "linux") {
+                "netlink"
+            } else {
+                "netstat2"
+            };
+            let want = if *b == Backend::Auto { auto } else { b.name() };
+            assert_eq!(source.name(), want);
+        }
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn auto_falls_back_to_procfs_with_a_notice() {
+        let (source, notice) = auto_from(Err(SocketError {
+            backend: "netlink",
+            message: "cannot open a NETLINK_SOCK_DIAG socket: Operation not permitted".into(),
+        }));
+        assert_eq!(source.name(), "procfs");
+        assert_eq!(
+            notice.as_deref(),
+            Some(
+                "netlink sock_diag unavailable (cannot open a NETLINK_SOCK_DIAG socket: \
+                 Operation not permitted): using procfs, slower and not a consistent snapshot"
+            )
+        );
     }
 
     #[test]
