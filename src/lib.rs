@@ -3,6 +3,8 @@
 //!
 //! [`engine::Engine`] starts the three parts; [`headless`] prints its samples as JSON lines.
 
+pub mod action;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -10,6 +12,8 @@ pub mod headless;
 pub mod kernel;
 pub mod sampler;
 pub mod sockets;
+pub mod tui;
+pub mod ui;
 pub mod workload;
 
 use std::net::SocketAddr;

@@ -1,0 +1,278 @@
+//! The last 60 s: one small chart per socket state (client as a solid braille line, server
+//! as dots, so the sides differ without colour) and one for requests/s and new
+//! connections/s, all on one time axis, with a labelled vertical marker for every setting
+//! change so that cause and effect line up.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::symbols::Marker as Dots;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
+
+use super::Theme;
+use super::panels::{count, rate};
+use crate::app::{App, Point, RATE_WINDOW_MS, WINDOW_MS};
+
+/// Columns left of each graph for its scale.
+const SCALE_WIDTH: u16 = 6;
+/// Rows one chart needs: a title line and at least three graph rows.
+const CHART_MIN_ROWS: u16 = 4;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Which {
+    State(usize),
+    Rates,
+}
+
+pub(crate) fn draw(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
+    let block = Block::bordered().title(Span::styled(" last 60s ", theme.title()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.height < 2 + CHART_MIN_ROWS || inner.width <= SCALE_WIDTH + 10 {
+        return;
+    }
+    // Which charts fit, most telling first; drawn in a fixed order.
+    let fit = ((inner.height - 2) / CHART_MIN_ROWS).min(4) as usize;
+    let priority = [
+        Which::State(1),
+        Which::Rates,
+        Which::State(0),
+        Which::State(2),
+    ];
+    let shown: Vec<Which> = [
+        Which::State(0),
+        Which::State(1),
+        Which::State(2),
+        Which::Rates,
+    ]
+    .into_iter()
+    .filter(|w| priority[..fit].contains(w))
+    .collect();
+
+    let [labels, charts, axis] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    let rows = Layout::vertical(vec![Constraint::Fill(1); shown.len()]).split(charts);
+    let now = app.elapsed_ms();
+    let graph_x = inner.x + SCALE_WIDTH;
+    let graph_w = inner.width - SCALE_WIDTH;
+    let mut graphs = Vec::new();
+    for (which, row) in shown.iter().zip(rows.iter()) {
+        graphs.push(draw_one(app, theme, frame, *which, *row, now));
+    }
+    draw_axis(theme, frame, axis, graph_x, graph_w);
+    draw_markers(app, theme, frame, labels, &graphs, graph_x, graph_w, now);
+}
+
+/// Seconds before now (negative) of a sample time.
+fn x_of(t_ms: u64, now: u64) -> f64 {
+    -((now.saturating_sub(t_ms)) as f64 / 1000.0)
+}
+
+/// Rounds a maximum up to 1, 2 or 5 times a power of ten, so the scale reads easily.
+fn nice_max(max: f64) -> f64 {
+    if max <= 1.0 {
+        return 1.0;
+    }
+    let mag = 10f64.powf(max.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|v| *v >= max)
+        .unwrap_or(10.0 * mag)
+}
+
+/// Requests/s and new connections/s over the trailing second at every point.
+fn smoothed_rates(history: &[Point]) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(history.len());
+    let mut j = 0;
+    for (i, p) in history.iter().enumerate() {
+        while j < i && history[j + 1].t_ms + RATE_WINDOW_MS <= p.t_ms {
+            j += 1;
+        }
+        let base = &history[j];
+        let secs = p.t_ms.saturating_sub(base.t_ms) as f64 / 1000.0;
+        if i == j || secs <= 0.0 {
+            out.push((0.0, 0.0));
+            continue;
+        }
+        let req = p.totals.requests.saturating_sub(base.totals.requests) as f64;
+        let conns = p
+            .totals
+            .new_connections
+            .saturating_sub(base.totals.new_connections) as f64;
+        out.push((req / secs, conns / secs));
+    }
+    out
+}
+
+/// Draws one chart (title line, scale, graph) and returns its graph area.
+fn draw_one(
+    app: &App,
+    theme: Theme,
+    frame: &mut Frame,
+    which: Which,
+    area: Rect,
+    now: u64,
+) -> Rect {
+    let [title_row, graph_row] =
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+    let [scale, graph] =
+        Layout::horizontal([Constraint::Length(SCALE_WIDTH), Constraint::Fill(1)]).areas(graph_row);
+    let history: Vec<Point> = app.history.iter().copied().collect();
+    type Series = Vec<(f64, f64)>;
+    let (a, b, title, style_a, style_b): (Series, Series, Line, Style, Style) = match which {
+        Which::State(i) => {
+            let a: Vec<(f64, f64)> = history
+                .iter()
+                .map(|p| (x_of(p.t_ms, now), p.client[i] as f64))
+                .collect();
+            let b: Vec<(f64, f64)> = history
+                .iter()
+                .map(|p| (x_of(p.t_ms, now), p.server[i] as f64))
+                .collect();
+            let name = ["ESTABLISHED", "TIME_WAIT", "CLOSE_WAIT"][i];
+            let (c, s) = history
+                .last()
+                .map_or((0, 0), |p| (p.client[i], p.server[i]));
+            let st = theme.state(i);
+            let title = Line::from(vec![
+                Span::styled(
+                    format!("{name:<12}"),
+                    st.add_modifier(ratatui::style::Modifier::BOLD),
+                ),
+                Span::styled("⠤⠤ client ", st),
+                Span::raw(format!("{:<8}", count(c as u64))),
+                Span::styled("•• server ", st),
+                Span::raw(count(s as u64)),
+            ]);
+            (a, b, title, st, st)
+        }
+        Which::Rates => {
+            let rates = smoothed_rates(&history);
+            let a: Vec<(f64, f64)> = history
+                .iter()
+                .zip(&rates)
+                .map(|(p, r)| (x_of(p.t_ms, now), r.0))
+                .collect();
+            let b: Vec<(f64, f64)> = history
+                .iter()
+                .zip(&rates)
+                .map(|(p, r)| (x_of(p.t_ms, now), r.1))
+                .collect();
+            let (r, c) = rates.last().copied().unwrap_or_default();
+            let sa = theme.fg(ratatui::style::Color::Cyan);
+            let sb = theme.fg(ratatui::style::Color::Magenta);
+            let title = Line::from(vec![
+                Span::styled("⠤⠤ requests/s ", sa),
+                Span::raw(format!("{:<8}", rate(r))),
+                Span::styled("•• new conns/s ", sb),
+                Span::raw(rate(c)),
+            ]);
+            (a, b, title, sa, sb)
+        }
+    };
+    let max = a.iter().chain(b.iter()).map(|p| p.1).fold(0.0, f64::max);
+    let top = nice_max(max);
+    frame.render_widget(Paragraph::new(title), title_row);
+    let scale_lines: Vec<Line> = (0..scale.height)
+        .map(|r| {
+            if r == 0 {
+                Line::raw(format!("{:>5}", count(top as u64)))
+            } else if r + 1 == scale.height {
+                Line::raw(format!("{:>5}", 0))
+            } else {
+                Line::raw("")
+            }
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(scale_lines).style(theme.dim()), scale);
+    // Server dots drawn first so the client's line stays readable where they meet.
+    let datasets = vec![
+        Dataset::default()
+            .marker(Dots::Dot)
+            .graph_type(GraphType::Line)
+            .style(style_b)
+            .data(&b),
+        Dataset::default()
+            .marker(Dots::Braille)
+            .graph_type(GraphType::Line)
+            .style(style_a)
+            .data(&a),
+    ];
+    let window = WINDOW_MS as f64 / 1000.0;
+    let chart = Chart::new(datasets)
+        .x_axis(Axis::default().bounds([-window, 0.0]))
+        .y_axis(Axis::default().bounds([0.0, top]));
+    frame.render_widget(chart, graph);
+    graph
+}
+
+fn column(t_ms: u64, now: u64, graph_x: u16, graph_w: u16) -> Option<u16> {
+    let age = now.checked_sub(t_ms)?;
+    if age > WINDOW_MS || graph_w == 0 {
+        return None;
+    }
+    let frac = 1.0 - age as f64 / WINDOW_MS as f64;
+    Some(graph_x + (frac * f64::from(graph_w - 1)).round() as u16)
+}
+
+fn draw_axis(theme: Theme, frame: &mut Frame, area: Rect, graph_x: u16, graph_w: u16) {
+    let buf = frame.buffer_mut();
+    let style = theme.dim();
+    let y = area.y;
+    buf.set_string(graph_x, y, "-60s", style);
+    if graph_w > 20 {
+        let mid = graph_x + (graph_w - 1) / 2;
+        buf.set_string(mid.saturating_sub(1), y, "-30s", style);
+    }
+    let now_x = graph_x + graph_w.saturating_sub(3);
+    buf.set_string(now_x, y, "now", style);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draw_markers(
+    app: &App,
+    theme: Theme,
+    frame: &mut Frame,
+    labels: Rect,
+    graphs: &[Rect],
+    graph_x: u16,
+    graph_w: u16,
+    now: u64,
+) {
+    let style = theme.marker();
+    let buf = frame.buffer_mut();
+    for m in app.markers() {
+        let Some(x) = column(m.t_ms, now, graph_x, graph_w) else {
+            continue;
+        };
+        // The line goes only where the graph is blank, so no data point is hidden.
+        for g in graphs {
+            for y in g.y..g.bottom() {
+                if let Some(cell) = buf.cell_mut((x, y))
+                    && cell.symbol() == " "
+                {
+                    cell.set_symbol("┊").set_style(style);
+                }
+            }
+        }
+        let text = format!("▼{}", m.label);
+        let w = text.chars().count() as u16;
+        let right = graph_x + graph_w;
+        let start = if x + w <= right {
+            x
+        } else {
+            // Near "now" the label ends at the line instead of starting there.
+            let text_end = format!("{}▼", m.label);
+            let start = (x + 1).saturating_sub(w).max(labels.x);
+            buf.set_stringn(start, labels.y, &text_end, (right - start) as usize, style);
+            continue;
+        };
+        buf.set_stringn(start, labels.y, &text, (right - start) as usize, style);
+    }
+}
