@@ -537,3 +537,280 @@ impl App {
         self.dirty = true;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sockets::fake::FakeSource;
+    use crate::workload::stats::Stats;
+    use crossterm::event::{KeyCode, KeyModifiers};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    fn app() -> App {
+        let info = AppInfo {
+            port: 8080,
+            backend: "fake".into(),
+            server_addrs: Vec::new(),
+            server: true,
+            client: true,
+            color: false,
+        };
+        App::new(info, Settings::default())
+    }
+
+    /// A sample at `t_ms` with the given totals, made by the real sampler on a fake table.
+    fn sample(t_ms: u64, requests: u64, conns: u64) -> Sample {
+        static TEMPLATE: std::sync::OnceLock<Sample> = std::sync::OnceLock::new();
+        let mut s = TEMPLATE
+            .get_or_init(|| {
+                let stats = Arc::new(Stats::default());
+                let (_tx, rx) = tokio::sync::watch::channel(Settings::default());
+                let t0 = Instant::now();
+                let source = Box::new(FakeSource::default());
+                let mut sampler = crate::sampler::Sampler::new(source, 8080, stats, rx, t0);
+                sampler.sample(t0)
+            })
+            .clone();
+        s.t_ms = t_ms;
+        s.totals.requests = requests;
+        s.totals.new_connections = conns;
+        s.kernel = Default::default();
+        s
+    }
+
+    fn key(app: &mut App, code: KeyCode) -> Vec<Command> {
+        app.update(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+
+    fn upd(c: SettingChange) -> Vec<Command> {
+        vec![Command::Update(c)]
+    }
+
+    #[test]
+    fn every_setting_key_makes_its_change() {
+        let mut a = app();
+        assert_eq!(
+            key(&mut a, KeyCode::Char('d')),
+            upd(SettingChange::Body(BodyMode::Drop))
+        );
+        assert_eq!(
+            key(&mut a, KeyCode::Char('d')),
+            upd(SettingChange::Body(BodyMode::Hold))
+        );
+        assert_eq!(
+            key(&mut a, KeyCode::Char('d')),
+            upd(SettingChange::Body(BodyMode::Drain))
+        );
+        assert_eq!(key(&mut a, KeyCode::Up), upd(SettingChange::Pool(3)));
+        assert_eq!(key(&mut a, KeyCode::Down), upd(SettingChange::Pool(2)));
+        assert_eq!(key(&mut a, KeyCode::PageUp), upd(SettingChange::Pool(12)));
+        assert_eq!(key(&mut a, KeyCode::PageDown), upd(SettingChange::Pool(2)));
+        assert_eq!(key(&mut a, KeyCode::Right), upd(SettingChange::Workers(11)));
+        assert_eq!(key(&mut a, KeyCode::Left), upd(SettingChange::Workers(10)));
+        let ms = Duration::from_millis;
+        assert_eq!(
+            key(&mut a, KeyCode::Char(']')),
+            upd(SettingChange::Think(ms(5)))
+        );
+        assert_eq!(
+            key(&mut a, KeyCode::Char('[')),
+            upd(SettingChange::Think(ms(2)))
+        );
+        assert_eq!(
+            key(&mut a, KeyCode::Char('b')),
+            upd(SettingChange::BodySize(1 << 20))
+        );
+        assert_eq!(
+            key(&mut a, KeyCode::Char('b')),
+            upd(SettingChange::BodySize(11))
+        );
+        assert_eq!(
+            key(&mut a, KeyCode::Char('b')),
+            upd(SettingChange::BodySize(8192))
+        );
+        assert_eq!(
+            key(&mut a, KeyCode::Char('k')),
+            upd(SettingChange::Keepalive(false))
+        );
+        assert_eq!(
+            key(&mut a, KeyCode::Char(' ')),
+            upd(SettingChange::Paused(true))
+        );
+        assert_eq!(
+            key(&mut a, KeyCode::Char(' ')),
+            upd(SettingChange::Paused(false))
+        );
+        // The model follows: the controls bar shows what was asked for.
+        assert_eq!(a.settings().body_size, 8192);
+        assert!(!a.settings().keepalive);
+    }
+
+    #[test]
+    fn changes_apply_to_settings_like_the_controller_would() {
+        let mut s = Settings::default();
+        for c in [
+            SettingChange::Body(BodyMode::Hold),
+            SettingChange::Pool(0),
+            SettingChange::Workers(3),
+            SettingChange::Think(Duration::ZERO),
+            SettingChange::BodySize(11),
+            SettingChange::Keepalive(false),
+            SettingChange::Paused(true),
+        ] {
+            c.apply(&mut s);
+        }
+        assert_eq!(s.body, BodyMode::Hold);
+        assert_eq!((s.pool, s.workers, s.body_size), (0, 3, 11));
+        assert!(s.think.is_zero() && !s.keepalive && s.paused);
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn bounds_pool_at_0_workers_at_1_think_at_its_steps() {
+        let mut a = app();
+        assert_eq!(key(&mut a, KeyCode::Down), upd(SettingChange::Pool(1)));
+        assert_eq!(key(&mut a, KeyCode::Down), upd(SettingChange::Pool(0)));
+        assert_eq!(key(&mut a, KeyCode::Down), vec![]);
+        assert_eq!(key(&mut a, KeyCode::PageDown), vec![]);
+        assert_eq!(a.settings().pool, 0);
+        assert!(a.notice().is_some_and(|n| n.text.contains("already 0")));
+        a.update(Event::Action(Action::Pool(5)));
+        assert_eq!(key(&mut a, KeyCode::PageDown), upd(SettingChange::Pool(0)));
+
+        a.settings.workers = 2;
+        assert_eq!(key(&mut a, KeyCode::Left), upd(SettingChange::Workers(1)));
+        assert_eq!(key(&mut a, KeyCode::Left), vec![]);
+        assert_eq!(a.settings().workers, 1);
+        a.settings.workers = MAX_WORKERS;
+        assert_eq!(key(&mut a, KeyCode::Right), vec![]);
+
+        a.settings.think = Duration::ZERO;
+        assert_eq!(key(&mut a, KeyCode::Char('[')), vec![]);
+        a.settings.think = Duration::from_millis(3); // off the steps (from --think)
+        assert_eq!(
+            key(&mut a, KeyCode::Char(']')),
+            upd(SettingChange::Think(Duration::from_millis(5)))
+        );
+        a.settings.think = Duration::from_millis(3);
+        assert_eq!(
+            key(&mut a, KeyCode::Char('[')),
+            upd(SettingChange::Think(Duration::from_millis(2)))
+        );
+        a.settings.think = Duration::from_secs(1);
+        assert_eq!(key(&mut a, KeyCode::Char(']')), vec![]);
+        a.settings.think = Duration::from_millis(100);
+        assert_eq!(
+            key(&mut a, KeyCode::Char(']')),
+            upd(SettingChange::Think(Duration::from_secs(1)))
+        );
+    }
+
+    #[test]
+    fn quit_help_and_escape() {
+        let mut a = app();
+        assert_eq!(key(&mut a, KeyCode::Char('q')), vec![Command::Quit]);
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(a.update(Event::Key(ctrl_c)), vec![Command::Quit]);
+        assert_eq!(key(&mut a, KeyCode::Char('?')), vec![]);
+        assert!(a.help_open());
+        // Esc closes the overlay first, and quits only when none is open.
+        assert_eq!(key(&mut a, KeyCode::Esc), vec![]);
+        assert!(!a.help_open());
+        key(&mut a, KeyCode::Char('?'));
+        key(&mut a, KeyCode::Char('?'));
+        assert!(!a.help_open());
+        assert_eq!(key(&mut a, KeyCode::Esc), vec![Command::Quit]);
+        assert_eq!(key(&mut a, KeyCode::Char('x')), vec![]);
+    }
+
+    #[test]
+    fn repeated_changes_share_one_marker_and_undo_removes_it() {
+        let mut a = app();
+        a.update(Event::Sample(Box::new(sample(5_000, 0, 0))));
+        for _ in 0..8 {
+            key(&mut a, KeyCode::Up);
+        }
+        key(&mut a, KeyCode::Char('d'));
+        let labels: Vec<&str> = a.markers().map(|m| m.label.as_str()).collect();
+        assert_eq!(labels, ["pool 2->10", "drain->drop"]);
+        assert!(a.markers().all(|m| m.t_ms == 5_000));
+        // Much later, a new change is a new marker; going back and forth cancels out.
+        a.update(Event::Sample(Box::new(sample(20_000, 0, 0))));
+        key(&mut a, KeyCode::Char(' '));
+        key(&mut a, KeyCode::Char(' '));
+        assert_eq!(a.markers().count(), 2);
+        key(&mut a, KeyCode::Char(' '));
+        assert_eq!(a.markers().last().map(|m| m.label.as_str()), Some("paused"));
+        // Markers leave with the 60 s window.
+        a.update(Event::Sample(Box::new(sample(66_000, 0, 0))));
+        let labels: Vec<&str> = a.markers().map(|m| m.label.as_str()).collect();
+        assert_eq!(labels, ["paused"]);
+    }
+
+    #[test]
+    fn history_is_bounded_by_the_window_and_by_count() {
+        let mut a = app();
+        for i in 1..=1_000u64 {
+            a.update(Event::Sample(Box::new(sample(i * 100, i, i))));
+        }
+        // 60 s at 100 ms: 601 points (both ends kept).
+        assert_eq!(a.history_len(), 601);
+        let mut b = app();
+        let s = sample(1_000, 0, 0);
+        for _ in 0..(MAX_POINTS + 50) {
+            b.update(Event::Sample(Box::new(s.clone())));
+        }
+        assert_eq!(b.history_len(), MAX_POINTS);
+    }
+
+    #[test]
+    fn rates_average_the_last_second_and_reset_starts_over() {
+        let mut a = app();
+        // 100 requests and 10 connections per 100 ms.
+        for i in 1..=30u64 {
+            a.update(Event::Sample(Box::new(sample(i * 100, i * 100, i * 10))));
+        }
+        let r = a.rates();
+        assert!((r.requests_per_s - 1000.0).abs() < 1e-6, "{r:?}");
+        assert!((r.new_connections_per_s - 100.0).abs() < 1e-6);
+        assert_eq!(r.reuse_ratio, Some(10.0));
+        assert_eq!(a.totals_since_reset().requests, 3000);
+
+        a.update(Event::Action(Action::Reset));
+        assert_eq!(a.history_len(), 0);
+        assert_eq!(a.markers().count(), 0);
+        assert_eq!(a.totals_since_reset().requests, 0);
+        a.update(Event::Sample(Box::new(sample(3_100, 3_150, 300))));
+        assert_eq!(a.totals_since_reset().requests, 150);
+        let r = a.rates();
+        assert!((r.requests_per_s - 1500.0).abs() < 1e-6, "{r:?}");
+        assert_eq!(r.reuse_ratio, None);
+    }
+
+    #[test]
+    fn engine_errors_and_stalls_are_shown_not_fatal() {
+        let mut a = app();
+        assert!(a.take_dirty());
+        assert!(!a.take_dirty());
+        assert_eq!(a.update(Event::Tick), vec![]);
+        assert!(!a.take_dirty(), "a tick alone does not redraw");
+        a.update(Event::Tick);
+        a.update(Event::Tick);
+        assert!(
+            a.notice()
+                .is_some_and(|n| n.error && n.text.contains("stalled"))
+        );
+        a.update(Event::EngineError("change refused: x".into()));
+        assert_eq!(
+            a.notice().map(|n| n.text.as_str()),
+            Some("change refused: x")
+        );
+        let s = Settings {
+            pool: 7,
+            ..Settings::default()
+        };
+        a.update(Event::Settings(Box::new(s)));
+        assert_eq!(a.settings().pool, 7);
+    }
+}

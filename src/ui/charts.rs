@@ -29,11 +29,14 @@ pub(crate) fn draw(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let block = Block::bordered().title(Span::styled(" last 60s ", theme.title()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if inner.height < 2 + CHART_MIN_ROWS || inner.width <= SCALE_WIDTH + 10 {
+    if inner.height < 3 + CHART_MIN_ROWS || inner.width <= SCALE_WIDTH + 10 {
         return;
     }
+    // A second row for marker labels when there are several, so nearby changes stay
+    // readable; it costs a chart on small screens.
+    let label_rows = if app.markers().nth(1).is_some() { 2 } else { 1 };
     // Which charts fit, most telling first; drawn in a fixed order.
-    let fit = ((inner.height - 2) / CHART_MIN_ROWS).min(4) as usize;
+    let fit = ((inner.height.saturating_sub(1 + label_rows) / CHART_MIN_ROWS).clamp(1, 4)) as usize;
     let priority = [
         Which::State(1),
         Which::Rates,
@@ -51,7 +54,7 @@ pub(crate) fn draw(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     .collect();
 
     let [labels, charts, axis] = Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(label_rows),
         Constraint::Fill(1),
         Constraint::Length(1),
     ])
@@ -124,6 +127,8 @@ fn draw_one(
     let [scale, graph] =
         Layout::horizontal([Constraint::Length(SCALE_WIDTH), Constraint::Fill(1)]).areas(graph_row);
     let history: Vec<Point> = app.history.iter().copied().collect();
+    // Aligned titles where there is room; packed ones on narrow screens.
+    let wide = area.width >= 60;
     type Series = Vec<(f64, f64)>;
     let (a, b, title, style_a, style_b): (Series, Series, Line, Style, Style) = match which {
         Which::State(i) => {
@@ -142,11 +147,15 @@ fn draw_one(
             let st = theme.state(i);
             let title = Line::from(vec![
                 Span::styled(
-                    format!("{name:<12}"),
+                    format!("{name:<pad$} ", pad = if wide { 11 } else { 0 }),
                     st.add_modifier(ratatui::style::Modifier::BOLD),
                 ),
                 Span::styled("⠤⠤ client ", st),
-                Span::raw(format!("{:<8}", count(c as u64))),
+                Span::raw(format!(
+                    "{:<pad$}  ",
+                    count(c as u64),
+                    pad = if wide { 6 } else { 0 }
+                )),
                 Span::styled("•• server ", st),
                 Span::raw(count(s as u64)),
             ]);
@@ -169,7 +178,11 @@ fn draw_one(
             let sb = theme.fg(ratatui::style::Color::Magenta);
             let title = Line::from(vec![
                 Span::styled("⠤⠤ requests/s ", sa),
-                Span::raw(format!("{:<8}", rate(r))),
+                Span::raw(format!(
+                    "{:<pad$}  ",
+                    rate(r),
+                    pad = if wide { 6 } else { 0 }
+                )),
                 Span::styled("•• new conns/s ", sb),
                 Span::raw(rate(c)),
             ]);
@@ -247,6 +260,7 @@ fn draw_markers(
 ) {
     let style = theme.marker();
     let buf = frame.buffer_mut();
+    let mut taken: Vec<(u16, u16, u16)> = Vec::new();
     for m in app.markers() {
         let Some(x) = column(m.t_ms, now, graph_x, graph_w) else {
             continue;
@@ -264,15 +278,32 @@ fn draw_markers(
         let text = format!("▼{}", m.label);
         let w = text.chars().count() as u16;
         let right = graph_x + graph_w;
-        let start = if x + w <= right {
-            x
+        // Near "now" the label ends at the line instead of starting there.
+        let (start, text) = if x + w <= right {
+            (x, text)
         } else {
-            // Near "now" the label ends at the line instead of starting there.
-            let text_end = format!("{}▼", m.label);
-            let start = (x + 1).saturating_sub(w).max(labels.x);
-            buf.set_stringn(start, labels.y, &text_end, (right - start) as usize, style);
-            continue;
+            (
+                (x + 1).saturating_sub(w).max(labels.x),
+                format!("{}▼", m.label),
+            )
         };
-        buf.set_stringn(start, labels.y, &text, (right - start) as usize, style);
+        let end = (start + w).min(right);
+        // Newest markers are drawn last; each goes on the first label row where it does
+        // not cover an earlier label, or over the last row if none is free.
+        let row = (0..labels.height)
+            .find(|r| {
+                taken
+                    .iter()
+                    .all(|(tr, s0, e0)| *tr != *r || end <= *s0 || start >= *e0)
+            })
+            .unwrap_or(labels.height.saturating_sub(1));
+        taken.push((row, start, end));
+        buf.set_stringn(
+            start,
+            labels.y + row,
+            &text,
+            (right - start) as usize,
+            style,
+        );
     }
 }

@@ -9,30 +9,31 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use super::Theme;
 use crate::action::BINDINGS;
 
+/// One line each, short enough (<= 60 columns) to stay one line on an 80-column screen.
 const EXPLAIN: [(&str, &str); 6] = [
     (
         "drain",
-        "read each body to its end: the connection goes back to the pool and is reused",
+        "read each body to its end; the conn returns to the pool",
     ),
     (
         "drop",
-        "drop it unread: hyper reads ~24KiB on, so small bodies still reuse; 64KiB ones close with RST (a new conn per request, no TIME_WAIT)",
+        "unread: hyper reads ~24KiB on; bigger bodies close with RST",
     ),
     (
         "hold",
-        "keep it unread for --hold, like a Go body never closed: the conn stays busy; a server timeout leaves client CLOSE_WAIT",
+        "keep it unread (--hold) like an unclosed Go body: conn busy",
     ),
     (
         "pool",
-        "idle conns kept per host (Go's default 2): with think time, pool < workers closes the extras -> client TIME_WAIT",
+        "idle conns kept (Go: 2); < workers -> client TIME_WAIT churn",
     ),
     (
         "keep-alive",
-        "off: the server closes after each response, so TIME_WAIT moves to the server side",
+        "off: server closes each conn, TIME_WAIT moves to the server",
     ),
     (
         "kernel",
-        "RST/s, abort-on-close and TW recycled count the whole host, not only this port",
+        "RST/s, abort/close, TW recycled: whole host, not this port",
     ),
 ];
 
@@ -44,7 +45,6 @@ pub(crate) fn draw(theme: Theme, frame: &mut Frame, area: Rect) {
             Span::raw(what),
         ]));
     }
-    lines.push(Line::raw(""));
     lines.push(Line::styled("What they do", theme.title()));
     for (name, what) in EXPLAIN {
         lines.push(Line::from(vec![

@@ -144,8 +144,14 @@ fn draw_header(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         (false, true) => "client only",
         (false, false) => "watching only",
     };
-    let mut left = vec![
-        Span::styled(" sockscope ", theme.title()),
+    let mut left = vec![Span::styled(" sockscope ", theme.title())];
+    if app.settings.paused {
+        left.push(Span::styled(
+            " PAUSED ",
+            theme.error().add_modifier(Modifier::REVERSED),
+        ));
+    }
+    left.extend([
         Span::raw(format!(" port {} ", info.port)),
         Span::styled("│", theme.dim()),
         Span::raw(format!(" {} ", info.backend)),
@@ -153,13 +159,7 @@ fn draw_header(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         Span::raw(format!(" {runs} ")),
         Span::styled("│", theme.dim()),
         Span::raw(format!(" up {} ", clock(app.elapsed_ms()))),
-    ];
-    if app.settings.paused {
-        left.push(Span::styled(
-            " PAUSED ",
-            theme.error().add_modifier(Modifier::REVERSED),
-        ));
-    }
+    ]);
     let right = match &app.latest {
         Some(s) => format!("poll {:.1}ms  ? help  q quit ", s.poll_ms),
         None => "waiting for the first sample  ? help  q quit ".to_owned(),

@@ -159,7 +159,7 @@ fn throughput_lines(app: &App, theme: Theme) -> Vec<Line<'static>> {
         kv(
             "kernel RST/s",
             format!(
-                "{} ({} abort-on-close)",
+                "{} ({} abort/close)",
                 rate(r.resets_per_s),
                 rate(r.aborts_per_s)
             ),
