@@ -117,7 +117,7 @@ fn throughput_lines(app: &App, theme: Theme) -> Vec<Line<'static>> {
     };
     let reuse = match (r.reuse_ratio, r.requests_per_s > 0.0) {
         (Some(x), _) => format!("{x:.1} req per new conn"),
-        (None, true) => "no new conns: all reused".to_owned(),
+        (None, true) => "no new conns".to_owned(),
         (None, false) => "-".to_owned(),
     };
     let reused = match r.reused_pct {
