@@ -68,6 +68,8 @@ pub enum Event {
     Settings(Box<Settings>),
     /// Something failed outside the app (a rejected change, the sampler gone); shown, not fatal.
     EngineError(String),
+    /// News from the engine that stays on screen (the `--requests` workload is done).
+    Info(String),
 }
 
 /// One setting to change; applied by the runtime with `Controller::update`.
@@ -382,6 +384,10 @@ impl App {
             }
             Event::EngineError(msg) => {
                 self.set_notice(msg, true, None);
+                Vec::new()
+            }
+            Event::Info(msg) => {
+                self.set_notice(msg, false, None);
                 Vec::new()
             }
         }

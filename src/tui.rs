@@ -153,7 +153,9 @@ async fn event_loop(
             None => std::future::pending().await,
         }
     };
-    tokio::pin!(signals, deadline);
+    let finished = engine.workload_finished();
+    let mut finished_seen = false;
+    tokio::pin!(signals, deadline, finished);
     let size = guard.terminal.size().map_err(draw_err)?;
     app.update(Event::Resize(size.width, size.height));
     let mut sampler_alive = true;
@@ -182,6 +184,10 @@ async fn event_loop(
             },
             n = &mut signals => return Ok(Exit::Signal(n)),
             _ = &mut deadline => return Ok(Exit::Quit),
+            _ = &mut finished, if !finished_seen => {
+                finished_seen = true;
+                Event::Info("every --requests request is done; the workload stopped (q quits)".into())
+            }
             _ = tick.tick() => Event::Tick,
         };
         if PANICKED.load(Ordering::SeqCst) {

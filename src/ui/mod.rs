@@ -236,7 +236,7 @@ fn draw_notice(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         ]),
         Some(n) => Line::from(vec![Span::raw(" > "), Span::raw(n.text.clone())]),
         None => Line::styled(
-            " Up until pool >= workers: TIME_WAIT stops rising.  d to drop 64KiB bodies: a new connection per request.",
+            " Try Up until pool >= workers: TIME_WAIT stops rising.  ? explains every key",
             theme.dim(),
         ),
     };
