@@ -76,13 +76,14 @@ fn x_of(t_ms: u64, now: u64) -> f64 {
     -((now.saturating_sub(t_ms)) as f64 / 1000.0)
 }
 
-/// Rounds a maximum up to 1, 2 or 5 times a power of ten, so the scale reads easily.
+/// Rounds a maximum up to a round number (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 times a power of
+/// ten), so the scale reads easily and the lines still use most of the height.
 fn nice_max(max: f64) -> f64 {
     if max <= 1.0 {
         return 1.0;
     }
     let mag = 10f64.powf(max.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+    [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
         .iter()
         .map(|m| m * mag)
         .find(|v| *v >= max)
@@ -305,5 +306,58 @@ fn draw_markers(
             (right - start) as usize,
             style,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sampler::Totals;
+
+    #[test]
+    fn scale_tops_are_round_and_above_the_data() {
+        for (max, want) in [
+            (0.0, 1.0),
+            (0.5, 1.0),
+            (1.0, 1.0),
+            (1.2, 1.5),
+            (9.0, 10.0),
+            (11.0, 15.0),
+            (2600.0, 3000.0),
+            (14_940.0, 15_000.0),
+            (61_000.0, 80_000.0),
+        ] {
+            assert_eq!(nice_max(max), want, "{max}");
+        }
+    }
+
+    #[test]
+    fn smoothed_rates_use_the_trailing_second() {
+        let history: Vec<Point> = (0..30u64)
+            .map(|i| Point {
+                t_ms: i * 100,
+                totals: Totals {
+                    requests: i * 50,
+                    new_connections: i * 5,
+                    ..Totals::default()
+                },
+                ..Point::default()
+            })
+            .collect();
+        let r = smoothed_rates(&history);
+        assert_eq!(r[0], (0.0, 0.0));
+        // From 1 s on, 50 requests and 5 connections per 100 ms.
+        for (req, conns) in &r[10..] {
+            assert!((req - 500.0).abs() < 1e-9 && (conns - 50.0).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn marker_columns_span_the_graph() {
+        assert_eq!(column(60_000, 60_000, 10, 61), Some(70));
+        assert_eq!(column(0, 60_000, 10, 61), Some(10));
+        assert_eq!(column(30_000, 60_000, 10, 61), Some(40));
+        assert_eq!(column(0, 60_001, 10, 61), None, "older than the window");
+        assert_eq!(column(61_000, 60_000, 10, 61), None, "in the future");
     }
 }
