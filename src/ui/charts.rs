@@ -191,7 +191,8 @@ fn draw_one(
         }
     };
     let max = a.iter().chain(b.iter()).map(|p| p.1).fold(0.0, f64::max);
-    let top = nice_max(max);
+    // A little headroom so a flat line at the maximum does not sit on the top edge.
+    let top = nice_max(max * 1.1);
     frame.render_widget(Paragraph::new(title), title_row);
     let scale_lines: Vec<Line> = (0..scale.height)
         .map(|r| {

@@ -52,7 +52,7 @@ pub(crate) fn draw(theme: Theme, frame: &mut Frame, area: Rect) {
             Span::raw(what),
         ]));
     }
-    let width = area.width.saturating_sub(4).min(110);
+    let width = area.width.saturating_sub(4).min(80);
     let inner_width = width.saturating_sub(2);
     // Rows after wrapping, with one spare per wrapped line since words do not split evenly.
     let rows: usize = lines
