@@ -31,7 +31,7 @@ pub(crate) fn draw(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     );
     frame.render_widget(
         Paragraph::new(throughput_lines(app, theme))
-            .block(Block::bordered().title(Span::styled(" throughput (last 1s) ", theme.title()))),
+            .block(Block::bordered().title(Span::styled(" throughput ", theme.title()))),
         bottom,
     );
 }
