@@ -119,7 +119,12 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
+        // kill-server can leave the socket file behind; remove it too.
+        let socket = self.display("#{socket_path}");
         let _ = self.tmux(&["kill-server"]);
+        if !socket.is_empty() {
+            let _ = std::fs::remove_file(socket);
+        }
         let _ = std::fs::remove_file(&self.status);
     }
 }

@@ -206,19 +206,24 @@ fn draw_one(
         })
         .collect();
     frame.render_widget(Paragraph::new(scale_lines).style(theme.dim()), scale);
-    // Server dots drawn first so the client's line stays readable where they meet.
-    let datasets = vec![
-        Dataset::default()
-            .marker(Dots::Dot)
-            .graph_type(GraphType::Line)
-            .style(style_b)
-            .data(&b),
-        Dataset::default()
-            .marker(Dots::Braille)
-            .graph_type(GraphType::Line)
-            .style(style_a)
-            .data(&a),
-    ];
+    let line = Dataset::default()
+        .marker(Dots::Braille)
+        .graph_type(GraphType::Line)
+        .style(style_a)
+        .data(&a);
+    let dots = Dataset::default()
+        .marker(Dots::Dot)
+        .graph_type(GraphType::Line)
+        .style(style_b)
+        .data(&b);
+    // Where the two meet, the one drawn last stays visible. Client and server ESTABLISHED
+    // are usually equal, so the client's line goes on top there; on the rates chart the
+    // new-connection dots go on top, so the jump to "every request a new connection"
+    // (dots on the requests line) shows.
+    let datasets = match which {
+        Which::Rates => vec![line, dots],
+        Which::State(_) => vec![dots, line],
+    };
     let window = WINDOW_MS as f64 / 1000.0;
     let chart = Chart::new(datasets)
         .x_axis(Axis::default().bounds([-window, 0.0]))
