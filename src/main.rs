@@ -27,6 +27,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         if !cli.headless {
+            tui::check_terminal()?;
             let engine = Engine::start(&config).await?;
             return tui::run(engine, &config).await;
         }

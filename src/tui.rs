@@ -46,13 +46,20 @@ pub struct TerminalGuard {
     terminal: Terminal<CrosstermBackend<Stdout>>,
 }
 
+/// Fails unless stdin and stdout are a terminal; checked before the engine starts, so a
+/// piped run fails at once with the fix, not after binding the port.
+pub fn check_terminal() -> Result<(), Error> {
+    if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
+        return Err(Error::usage(
+            "the terminal UI needs a terminal on stdin and stdout; use --headless for scripts and pipes",
+        ));
+    }
+    Ok(())
+}
+
 impl TerminalGuard {
     pub fn enter() -> Result<TerminalGuard, Error> {
-        if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
-            return Err(Error::usage(
-                "the terminal UI needs a terminal on stdin and stdout; use --headless for scripts and pipes",
-            ));
-        }
+        check_terminal()?;
         HOOK.call_once(|| {
             let previous = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
