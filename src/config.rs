@@ -279,7 +279,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// `65536` -> `64KiB`, `11` -> `11B`: the shortest exact form.
 pub fn format_size(bytes: u64) -> String {
     for (unit, mult) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= mult && bytes % mult == 0 {
+        if bytes >= mult && bytes.is_multiple_of(mult) {
             return format!("{}{unit}", bytes / mult);
         }
     }

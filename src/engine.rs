@@ -141,8 +141,10 @@ impl Engine {
         }
 
         let start = Instant::now();
-        let (caption_tx, caption) = watch::channel(None);
+        let mut sampler = Sampler::new(source, port, stats.clone(), controller.subscribe(), start);
         if let Some(scenario) = &config.scenario {
+            let (caption_tx, captions) = watch::channel(None);
+            sampler.set_captions(captions);
             tokio::spawn(run_steps(
                 scenario.steps.clone(),
                 controller.clone(),
@@ -151,14 +153,6 @@ impl Engine {
                 shutdown.clone(),
             ));
         }
-        let mut sampler = Sampler::new(
-            source,
-            port,
-            stats.clone(),
-            controller.subscribe(),
-            caption,
-            start,
-        );
         sampler.set_notice(backend_notice);
         let backend = sampler.backend();
         // A few samples of slack: the consumer normally keeps up; if not, the sampler waits.

@@ -3,6 +3,8 @@
 //!
 //! [`engine::Engine`] starts the three parts; [`headless`] prints its samples as JSON lines.
 
+pub mod action;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -12,6 +14,8 @@ pub mod os;
 pub mod sampler;
 pub mod scenario;
 pub mod sockets;
+pub mod tui;
+pub mod ui;
 pub mod workload;
 
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use sockscope::{Error, cli, engine::Engine, headless};
+use sockscope::{Error, cli, engine::Engine, headless, tui};
 
 fn main() -> ExitCode {
     let (cli, config) = match cli::parse(std::env::args_os()) {
@@ -28,9 +28,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         if !cli.headless {
-            return Err(Error::usage(
-                "the terminal UI is not built yet; run headless instead, e.g. `sockscope --headless --duration 10s`",
-            ));
+            tui::check_terminal()?;
+            let engine = Engine::start(&config).await?;
+            return tui::run(engine, &config).await;
         }
         let engine = Engine::start(&config).await?;
         let stdout = std::io::stdout();
@@ -41,12 +41,16 @@ fn main() -> ExitCode {
                 std::future::pending::<()>().await;
             }
         };
-        headless::run(engine, &config, &mut out, stop).await
+        headless::run(engine, &config, &mut out, stop)
+            .await
+            .map(|_| tui::Exit::Quit)
     });
     // Held responses and idle connections may still have tasks; do not wait for them.
     runtime.shutdown_background();
+    // The terminal is already restored here (the UI's guard), so this line is readable.
     match result {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(tui::Exit::Quit) => ExitCode::SUCCESS,
+        Ok(tui::Exit::Signal(n)) => ExitCode::from((128 + n) as u8),
         Err(e) => fail(&e),
     }
 }

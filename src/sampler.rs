@@ -72,6 +72,20 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// `self - earlier`, saturating: totals since a baseline (the TUI's reset).
+    pub fn since(&self, earlier: &Totals) -> Totals {
+        Totals {
+            requests: self.requests.saturating_sub(earlier.requests),
+            new_connections: self.new_connections.saturating_sub(earlier.new_connections),
+            accepted: self.accepted.saturating_sub(earlier.accepted),
+            errors: self.errors.saturating_sub(earlier.errors),
+            reused_responses: self
+                .reused_responses
+                .saturating_sub(earlier.reused_responses),
+            hold_overflow: self.hold_overflow.saturating_sub(earlier.hold_overflow),
+        }
+    }
+
     fn of(c: &Counters) -> Totals {
         Totals {
             requests: c.requests,
@@ -91,7 +105,8 @@ pub struct Sampler {
     port: u16,
     stats: Arc<Stats>,
     settings: watch::Receiver<Settings>,
-    caption: watch::Receiver<Option<String>>,
+    /// Where scenario step captions arrive; `None` without a scenario.
+    caption: Option<watch::Receiver<Option<String>>>,
     start: Instant,
     prev_at: Instant,
     prev: Counters,
@@ -106,7 +121,6 @@ impl Sampler {
         port: u16,
         stats: Arc<Stats>,
         settings: watch::Receiver<Settings>,
-        caption: watch::Receiver<Option<String>>,
         start: Instant,
     ) -> Sampler {
         Sampler {
@@ -115,13 +129,18 @@ impl Sampler {
             prev: stats.counters(),
             stats,
             settings,
-            caption,
+            caption: None,
             start,
             prev_at: start,
             prev_kernel: KernelCounters::read(),
             rows: Vec::new(),
             notice: None,
         }
+    }
+
+    /// Scenario step captions to carry in every sample from now on.
+    pub fn set_captions(&mut self, captions: watch::Receiver<Option<String>>) {
+        self.caption = Some(captions);
     }
 
     /// A backend fallback notice, repeated on every sample.
@@ -139,7 +158,7 @@ impl Sampler {
         // after them (it can take long on a big table: `poll_ms` says how long).
         let counters = self.stats.counters();
         let settings = self.settings.borrow().clone();
-        let caption = self.caption.borrow().clone();
+        let caption = self.caption.as_ref().and_then(|c| c.borrow().clone());
         let kernel_now = KernelCounters::read();
         let latency = self.stats.take_interval_latency();
 
@@ -256,9 +275,8 @@ mod tests {
         ]);
         let stats = Arc::new(Stats::default());
         let (_tx, rx) = watch::channel(Settings::default());
-        let (_ctx, caption) = watch::channel(None);
         let t0 = Instant::now();
-        let mut s = Sampler::new(Box::new(fake.clone()), 9000, stats.clone(), rx, caption, t0);
+        let mut s = Sampler::new(Box::new(fake.clone()), 9000, stats.clone(), rx, t0);
 
         stats.requests.fetch_add(50, Relaxed);
         stats.new_connections.fetch_add(5, Relaxed);
@@ -294,7 +312,8 @@ mod tests {
         let (_tx, rx) = watch::channel(Settings::default());
         let (_ctx, caption) = watch::channel(Some("step".to_owned()));
         let t0 = Instant::now();
-        let mut s = Sampler::new(Box::new(FakeSource::default()), 1, stats, rx, caption, t0);
+        let mut s = Sampler::new(Box::new(FakeSource::default()), 1, stats, rx, t0);
+        s.set_captions(caption);
         let v = serde_json::to_value(s.sample(t0 + Duration::from_millis(100))).unwrap();
         for key in [
             "t_ms",

@@ -263,14 +263,12 @@ mod bench {
     fn sampler_cost(port: u16) -> Result<Stat, String> {
         let source = NetlinkSource::new().map_err(|e| e.to_string())?;
         let (_tx, settings) = tokio::sync::watch::channel(Settings::default());
-        let (_captions, caption) = tokio::sync::watch::channel(None);
         let start = Instant::now();
         let mut sampler = Sampler::new(
             Box::new(source),
             port,
             Arc::new(Stats::default()),
             settings,
-            caption,
             start,
         );
         measure(|| {
