@@ -53,6 +53,8 @@ pub struct AppInfo {
     pub client: bool,
     /// Colours allowed (`NO_COLOR` unset).
     pub color: bool,
+    /// The scenario's name and what to watch for, when the run started from one.
+    pub scenario: Option<(String, String)>,
 }
 
 /// Everything that can happen to the app.
@@ -129,6 +131,16 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    const ALL: [Kind; 7] = [
+        Kind::Body,
+        Kind::Pool,
+        Kind::Workers,
+        Kind::Think,
+        Kind::BodySize,
+        Kind::Keepalive,
+        Kind::Paused,
+    ];
+
     fn value(self, s: &Settings) -> String {
         match self {
             Kind::Body => s.body.name().to_owned(),
@@ -240,6 +252,8 @@ pub struct App {
     origin: (u64, Totals),
     pub(crate) help: bool,
     pub(crate) notice: Option<Notice>,
+    /// The caption of the scenario step in force, shown under the controls.
+    pub(crate) caption: Option<String>,
     pub(crate) size: (u16, u16),
     ticks_without_sample: u32,
     dirty: bool,
@@ -257,6 +271,7 @@ impl App {
             origin: (0, Totals::default()),
             help: false,
             notice: None,
+            caption: None,
             size: (0, 0),
             ticks_without_sample: 0,
             dirty: true,
@@ -392,6 +407,17 @@ impl App {
         if let Some(err) = &s.socket_error {
             self.set_notice(format!("socket table: {err}"), true, Some(t + NOTICE_MS));
         }
+        if let Some(n) = &s.backend_notice
+            && self.notice.is_none()
+            && self.latest.is_none()
+        {
+            self.set_notice(n.clone(), false, Some(t + 3 * NOTICE_MS));
+        }
+        if s.caption != self.caption {
+            // A scenario step: mark what it changed, like a key press would.
+            self.mark_changes(t, &s.settings);
+            self.caption = s.caption.clone();
+        }
         self.history.push_back(Point::of(&s));
         while self.history.len() > MAX_POINTS
             || self.history.front().is_some_and(|p| p.t_ms + WINDOW_MS < t)
@@ -518,6 +544,23 @@ impl App {
         vec![Command::Update(change)]
     }
 
+    /// Marks every setting that differs between the model and `now` (a scenario step
+    /// changed them in the engine), then takes `now` as the settings in force.
+    fn mark_changes(&mut self, t: u64, now: &Settings) {
+        for kind in Kind::ALL {
+            let (from, to) = (kind.value(&self.settings), kind.value(now));
+            if from != to {
+                self.markers.push_back(Marker {
+                    t_ms: t,
+                    label: kind.label(&from, &to),
+                    kind,
+                    from,
+                });
+            }
+        }
+        self.settings = now.clone();
+    }
+
     fn reset(&mut self) {
         self.baseline = self.latest.as_ref().map(|s| s.totals).unwrap_or_default();
         self.origin = (self.elapsed_ms(), self.baseline);
@@ -554,6 +597,7 @@ mod tests {
             server: true,
             client: true,
             color: false,
+            scenario: None,
         };
         App::new(info, Settings::default())
     }

@@ -112,6 +112,10 @@ pub async fn run(mut engine: Engine, config: &Config) -> Result<Exit, Error> {
         server: config.server,
         client: config.client,
         color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        scenario: config
+            .scenario
+            .as_ref()
+            .map(|s| (s.name.clone(), s.watch.clone())),
     };
     let mut app = App::new(info, engine.controller().settings());
     let sig = |kind: SignalKind, n: i32| {

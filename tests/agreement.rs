@@ -169,7 +169,7 @@ fn ss_counts(port: u16) -> Option<Classified> {
 }
 
 /// How many reads procfs gets to come out exact while the host churns other sockets.
-const PROCFS_READS: usize = 5;
+const PROCFS_READS: usize = 30;
 
 #[test]
 fn backends_and_ss_agree_over_ipv4_and_ipv6() {
@@ -194,6 +194,8 @@ fn backends_and_ss_agree_over_ipv4_and_ipv6() {
         if procfs == want {
             break;
         }
+        // Let a burst of other programs' churn (TIME_WAITs expiring by thousands) pass.
+        std::thread::sleep(std::time::Duration::from_millis(20));
         procfs = counts(Backend::Procfs, port);
     }
     assert_eq!(procfs, want, "procfs, {PROCFS_READS} reads");

@@ -29,6 +29,10 @@ fn template() -> Sample {
 }
 
 fn new_app() -> App {
+    new_app_with(None)
+}
+
+fn new_app_with(scenario: Option<(String, String)>) -> App {
     let addrs: Vec<SocketAddr> = vec!["127.0.0.1:8080".parse().unwrap()];
     let info = AppInfo {
         port: 8080,
@@ -37,6 +41,7 @@ fn new_app() -> App {
         server: true,
         client: true,
         color: false,
+        scenario,
     };
     App::new(info, Settings::default())
 }
@@ -188,4 +193,41 @@ fn drawing_is_pure_and_repeatable() {
         render(&mut app, w, h);
     }
     let _ = Duration::ZERO;
+}
+
+#[test]
+fn scenario_step_marks_the_chart_and_shows_its_caption() {
+    let mut app = new_app_with(Some(("tour".into(), "follow the captions".into())));
+    let mut settings = Settings::default();
+    for i in 1..=200u64 {
+        let t_ms = i * 100;
+        let mut s = template();
+        s.t_ms = t_ms;
+        s.listen = 2;
+        s.requests_per_s = 1400.0;
+        if t_ms >= 12_000 {
+            // The step at 12 s: the engine put pool 10 in force and published its caption.
+            settings.pool = 10;
+            s.caption = Some("2/2 pool of 10: every connection reused".into());
+            s.new_connections_per_s = 0.0;
+            s.client.established = 10;
+        } else {
+            s.caption = Some("1/2 pool of 2: watch TIME_WAIT climb".into());
+            s.new_connections_per_s = 600.0;
+            s.client.time_wait = (i * 60) as u32;
+        }
+        s.settings = settings.clone();
+        app.update(Event::Sample(Box::new(s)));
+    }
+    assert_eq!(
+        app.settings().pool,
+        10,
+        "the model follows the engine's settings"
+    );
+    let t = render(&mut app, 120, 40);
+    let text = format!("{:?}", t.backend());
+    assert!(text.contains("pool 2->10"), "marker label");
+    assert!(text.contains("2/2 pool of 10"), "caption");
+    assert!(text.contains("scenario tour"), "header");
+    insta::assert_snapshot!("scenario_step_120x40", t.backend());
 }

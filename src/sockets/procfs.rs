@@ -82,12 +82,13 @@ mod tests {
         // /proc/net/tcp is read a page at a time, and other programs' sockets opening and
         // closing between reads can make it skip or repeat one of ours: a few reads.
         let mut c = Default::default();
-        for _ in 0..5 {
+        for _ in 0..30 {
             source.snapshot(port, &mut rows).unwrap();
             c = super::super::classify(&rows, port);
             if want(&c) {
                 break;
             }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
         assert!(want(&c), "{c:?}");
         drop(client);

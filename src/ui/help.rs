@@ -17,7 +17,7 @@ const EXPLAIN: [(&str, &str); 6] = [
     ),
     (
         "drop",
-        "unread: hyper reads ~24KiB on; bigger bodies close with RST",
+        "unread: hyper reads what arrived (8-400KiB), closes if more",
     ),
     (
         "hold",

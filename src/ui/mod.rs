@@ -81,11 +81,18 @@ pub fn draw(app: &App, frame: &mut Frame) {
         return;
     }
     let controls = controls_lines(app, theme, area.width);
+    let notice_line = notice_line(app, theme);
+    // A scenario's caption or watch text may take a second line; nothing else does.
+    let notice_rows = if (notice_line.width() as u16) > area.width {
+        2
+    } else {
+        1
+    };
     let [header, body, bar, notice] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(controls.len() as u16),
-        Constraint::Length(1),
+        Constraint::Length(notice_rows),
     ])
     .areas(area);
     draw_header(app, theme, frame, header);
@@ -98,7 +105,10 @@ pub fn draw(app: &App, frame: &mut Frame) {
         panels::draw(app, theme, frame, body);
     }
     frame.render_widget(Paragraph::new(controls), bar);
-    draw_notice(app, theme, frame, notice);
+    frame.render_widget(
+        Paragraph::new(notice_line).wrap(ratatui::widgets::Wrap { trim: false }),
+        notice,
+    );
     if app.help {
         help::draw(theme, frame, area);
     }
@@ -160,6 +170,19 @@ fn draw_header(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         Span::styled("│", theme.dim()),
         Span::raw(format!(" up {} ", clock(app.elapsed_ms()))),
     ]);
+    if let Some((name, _)) = &info.scenario {
+        left.extend([
+            Span::styled("│", theme.dim()),
+            Span::styled(format!(" scenario {name} "), theme.key()),
+        ]);
+    }
+    if app
+        .latest
+        .as_ref()
+        .is_some_and(|s| s.backend_notice.is_some())
+    {
+        left.push(Span::styled(" (fallback) ", theme.error()));
+    }
     let right = match &app.latest {
         Some(s) => format!("poll {:.1}ms  ? help  q quit ", s.poll_ms),
         None => "waiting for the first sample  ? help  q quit ".to_owned(),
@@ -228,17 +251,27 @@ fn controls_lines(app: &App, theme: Theme, width: u16) -> Vec<Line<'static>> {
     lines
 }
 
-fn draw_notice(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
-    let line = match app.notice() {
+fn notice_line(app: &App, theme: Theme) -> Line<'static> {
+    match app.notice() {
         Some(n) if n.error => Line::from(vec![
             Span::styled(" error: ", theme.error()),
             Span::raw(n.text.clone()),
         ]),
         Some(n) => Line::from(vec![Span::raw(" > "), Span::raw(n.text.clone())]),
-        None => Line::styled(
-            " Try Up until pool >= workers: TIME_WAIT stops rising.  ? explains every key",
-            theme.dim(),
-        ),
-    };
-    frame.render_widget(Paragraph::new(line), area);
+        // A scenario speaks for itself: its step caption, else what to watch for.
+        None => match (&app.caption, &app.info.scenario) {
+            (Some(caption), _) => Line::from(vec![
+                Span::styled(" ▶ ", theme.key()),
+                Span::raw(caption.clone()),
+            ]),
+            (None, Some((_, watch))) => Line::from(vec![
+                Span::styled(" watch: ", theme.key()),
+                Span::raw(watch.clone()),
+            ]),
+            (None, None) => Line::styled(
+                " Try Up until pool >= workers: TIME_WAIT stops rising.  ? explains every key",
+                theme.dim(),
+            ),
+        },
+    }
 }

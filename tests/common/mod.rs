@@ -8,7 +8,7 @@ use std::time::Duration;
 use sockscope::config::Config;
 use sockscope::engine::{Engine, Summary};
 use sockscope::sampler::Sample;
-use sockscope::sockets::{SocketSource, procfs::ProcfsSource};
+use sockscope::sockets::{Backend, open};
 
 /// How long any single run may take before the test fails instead of hanging.
 pub const RUN_LIMIT: Duration = Duration::from_secs(60);
@@ -17,13 +17,14 @@ pub const RUN_LIMIT: Duration = Duration::from_secs(60);
 /// TIME_WAIT left by an earlier test: counts on it start from zero.
 pub fn clean_port() -> u16 {
     let mut rows = Vec::new();
+    let (mut source, _) = open(Backend::Auto).expect("a socket-table backend");
     for _ in 0..100 {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
         let port = l.local_addr().expect("local addr").port();
         drop(l);
-        ProcfsSource::new()
+        source
             .snapshot(port, &mut rows)
-            .expect("read /proc/net/tcp");
+            .expect("read the socket table");
         if rows.is_empty() {
             return port;
         }
