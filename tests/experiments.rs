@@ -416,3 +416,37 @@ async fn a_shorter_think_time_acts_without_waiting_out_the_old_one() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_bodies_leak_after_warm_up_once_the_pool_is_fresh() {
+    let _serial = common::exclusive().await;
+    // The tour's last step: after draining (warm connections), hold bodies with a new
+    // pool. Fresh connections cannot buffer a whole 64KiB body, so each held response
+    // pins its connection until the server's idle timeout closes it: CLOSE_WAIT piles up.
+    let mut c = config();
+    c.settings.workers = 1;
+    c.settings.pool = 10;
+    c.settings.think = Duration::from_millis(1);
+    c.settings.idle_timeout = Duration::from_secs(1);
+    c.settings.hold = Duration::from_secs(30);
+    let mut engine = start(c).await;
+    wait_for(&mut engine, Duration::from_secs(5), "warm-up", |s| {
+        s.totals.requests >= 50
+    })
+    .await;
+    engine
+        .controller()
+        .update(|s| {
+            s.body = BodyMode::Hold;
+            s.pool = 2;
+            s.think = Duration::from_millis(100);
+        })
+        .expect("hold");
+    wait_for(
+        &mut engine,
+        Duration::from_secs(5),
+        "client CLOSE_WAIT piling up",
+        |s| s.client.close_wait >= 3 && s.held >= 3,
+    )
+    .await;
+}
