@@ -210,3 +210,64 @@ async fn ephemeral_port_exhaustion_is_counted_and_recovers() {
         assert!(s["requests"].as_u64().unwrap_or(0) > 10, "recovered: {s}");
     }
 }
+
+/// Runs `script` under `sh -c`; `None` when the tool it needs is missing or not allowed
+/// here (the test then says why and passes, rather than testing nothing silently).
+fn sh(script: &str) -> Option<Output> {
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .env("SOCKSCOPE", env!("CARGO_BIN_EXE_sockscope"))
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    // 125-127: the wrapper (setpriv, unshare) could not run or was refused.
+    if matches!(out.status.code(), Some(125..=127)) {
+        eprintln!(
+            "skipped: {script}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return None;
+    }
+    Some(out)
+}
+
+#[test]
+fn a_privileged_port_without_privilege_is_one_line() {
+    // As root every port binds; drop to nobody for the one thing being tested.
+    // SAFETY: geteuid has no preconditions.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let script = if is_root {
+        "command -v setpriv >/dev/null || exit 127; \
+         exec setpriv --reuid=nobody --regid=nogroup --clear-groups \"$SOCKSCOPE\" --headless --duration 1s --port 81"
+    } else {
+        "exec \"$SOCKSCOPE\" --headless --duration 1s --port 81"
+    };
+    let Some(out) = sh(script) else { return };
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(err.contains("--port"), "{err}");
+}
+
+#[test]
+fn without_ipv6_the_server_listens_on_ipv4_only() {
+    // A private network namespace with IPv6 turned off on its loopback: nothing outside
+    // the namespace is touched.
+    let script = "command -v unshare >/dev/null || exit 127; \
+        exec unshare -n sh -c 'ip link set lo up || exit 126; \
+        sysctl -qw net.ipv6.conf.lo.disable_ipv6=1 || exit 126; \
+        \"$SOCKSCOPE\" --headless --port 0 --workers 1 --requests 3; \
+        \"$SOCKSCOPE\" --headless --port 0 --bind ::1 --duration 1s'";
+    let Some(out) = sh(script) else { return };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let s: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    assert_eq!(s["summary"]["listen"], 1, "127.0.0.1 only: {s}");
+    assert_eq!(s["summary"]["requests"], 3, "{s}");
+    // Asked for explicitly, ::1 is an error line.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("cannot listen on [::1]"), "{err}");
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -172,3 +172,20 @@ fn sigterm_restores_the_terminal() {
     assert_eq!(t.wait_status(Duration::from_secs(20)), "143");
     t.assert_restored();
 }
+
+#[test]
+fn a_busy_port_is_one_line_on_an_untouched_terminal() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    let Some(t) = Tmux::start("busy", &format!("--port {port}")) else {
+        return;
+    };
+    assert_eq!(t.wait_status(Duration::from_secs(20)), "1");
+    t.assert_restored();
+    let screen = t.screen();
+    let line = format!("sockscope: port {port} is already in use on 127.0.0.1");
+    assert!(screen.contains(&line), "{screen}");
+    // Nothing else was printed: the error line and the shell's silence.
+    let printed: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(printed.len(), 1, "{screen}");
+}
