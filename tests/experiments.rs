@@ -450,3 +450,32 @@ async fn held_bodies_leak_after_warm_up_once_the_pool_is_fresh() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faster_rate_acts_without_serving_out_the_slow_schedule() {
+    let _serial = common::exclusive().await;
+    let mut c = config();
+    c.settings.workers = 2;
+    c.settings.think = Duration::ZERO;
+    c.settings.rate = Some(0.2); // one request every 5 s
+    let mut engine = start(c).await;
+    wait_for(
+        &mut engine,
+        Duration::from_secs(5),
+        "the first request",
+        |s| s.totals.requests >= 1,
+    )
+    .await;
+    engine
+        .controller()
+        .update(|s| s.rate = Some(200.0))
+        .expect("rate 200");
+    // Slots booked at 0.2/s lie 5 and 10 s ahead; at 200/s, 20 requests take 0.1 s.
+    wait_for(
+        &mut engine,
+        Duration::from_secs(4),
+        "requests at the new rate",
+        |s| s.totals.requests >= 20,
+    )
+    .await;
+}

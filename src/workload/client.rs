@@ -239,8 +239,8 @@ pub struct Workload {
     /// One permit per response that may be held at once (hold mode).
     held: Arc<Semaphore>,
     max_held: u32,
-    /// The next free slot of the shared rate limit.
-    next_slot: std::sync::Mutex<Option<Instant>>,
+    /// The next free slot of the shared rate limit, and the rate it was computed for.
+    next_slot: std::sync::Mutex<Option<(Instant, f64)>>,
     /// `quota_done[i]`: worker i has made all its requests (set before `worker_done`).
     quota_done: std::sync::Mutex<Vec<bool>>,
     worker_done: Notify,
@@ -335,7 +335,17 @@ impl Workload {
                 break;
             }
             if let Some(rate) = s.rate {
-                self.pace(rate).await;
+                let slot = self.reserve_slot(rate);
+                // A settings change (a new rate, a pause) re-decides instead of waiting.
+                tokio::select! {
+                    _ = tokio::time::sleep_until(slot) => {}
+                    changed = settings.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                }
             }
             let client = self.client.borrow().clone();
             self.stats.in_flight.fetch_add(1, Relaxed);
@@ -361,15 +371,17 @@ impl Workload {
     }
 
     /// Waits for this worker's turn under the shared requests-per-second cap.
-    async fn pace(&self, rate: f64) {
+    /// Reserves this worker's slot under the shared requests-per-second cap; a new rate
+    /// starts a new schedule rather than serving out slots booked at the old one.
+    fn reserve_slot(&self, rate: f64) -> Instant {
         let now = Instant::now();
-        let slot = {
-            let mut next = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());
-            let slot = next.map_or(now, |n| n.max(now));
-            *next = Some(slot + Duration::from_secs_f64(1.0 / rate));
-            slot
+        let mut next = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = match *next {
+            Some((n, r)) if r == rate => n.max(now),
+            _ => now,
         };
-        tokio::time::sleep_until(slot).await;
+        *next = Some((slot + Duration::from_secs_f64(1.0 / rate), rate));
+        slot
     }
 
     /// One request, its body handled as the mode says. Returns false on error.
