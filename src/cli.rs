@@ -115,7 +115,7 @@ pub struct Cli {
 
     /// Ephemeral ports the client may connect from, e.g. 40000-40019: shows port
     /// exhaustion (addr_not_available errors) in seconds (Linux 6.3+)
-    #[arg(long, value_name = "LO-HI", value_parser = parse_port_range, help_heading = "Client")]
+    #[arg(long, value_name = "LO-HI", value_parser = crate::config::parse_port_range, help_heading = "Client")]
     pub local_ports: Option<(u16, u16)>,
 
     /// HTTP/2 over cleartext (prior knowledge) for both sides
@@ -171,13 +171,13 @@ impl Cli {
         }
         .apply(&mut settings);
         // Run-level values: a flag given wins, then the scenario, then the flag's default.
-        let pick = |id: &str, flag, from_file: Option<_>| {
-            if given(id) {
+        fn prefer<T>(flag_given: bool, flag: T, from_file: Option<T>) -> T {
+            if flag_given {
                 flag
             } else {
                 from_file.unwrap_or(flag)
             }
-        };
+        }
         let port = match &self.target {
             Some(t) if !given("port") => t.port_u16().unwrap_or(80),
             _ => self.port,
@@ -185,46 +185,26 @@ impl Cli {
         let config = Config {
             port,
             bind: self.bind,
-            interval: pick("interval", self.interval, run.interval),
-            duration: if given("duration") {
-                self.duration
-            } else {
-                run.duration.or(self.duration)
-            },
-            requests: if given("requests") {
-                self.requests
-            } else {
-                run.requests.or(self.requests)
-            },
-            linger: pick("linger", self.linger, run.linger),
+            interval: prefer(given("interval"), self.interval, run.interval),
+            duration: prefer(given("duration"), self.duration, run.duration.map(Some)),
+            requests: prefer(given("requests"), self.requests, run.requests.map(Some)),
+            linger: prefer(given("linger"), self.linger, run.linger),
             server: !(self.no_server || self.watch || self.target.is_some()),
             client: !(self.no_client || self.watch),
             settings,
             scenario,
             max_held: self.max_held,
             target: self.target,
-            local_ports: self.local_ports,
-            backend: self.backend,
+            local_ports: prefer(
+                given("local_ports"),
+                self.local_ports,
+                run.local_ports.map(Some),
+            ),
+            backend: prefer(given("backend"), self.backend, run.backend),
         };
         config.validate()?;
         Ok(config)
     }
-}
-
-fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
-    let bad = || {
-        format!(
-            "'{}' is not a port range; write it like 40000-40019",
-            text.escape_debug()
-        )
-    };
-    let (lo, hi) = text.split_once('-').ok_or_else(bad)?;
-    let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
-    let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
-    if lo == 0 || lo > hi {
-        return Err(bad());
-    }
-    Ok((lo, hi))
 }
 
 fn parse_target(text: &str) -> Result<hyper::Uri, String> {
@@ -395,6 +375,24 @@ mod tests {
         let c = config(&["--scenario", p, "--duration", "1s", "--interval", "100ms"]).unwrap();
         assert_eq!(c.duration, Some(Duration::from_secs(1)));
         assert_eq!(c.interval, Duration::from_millis(100));
+        let c = config(&["--scenario", "port-exhaustion"]).unwrap();
+        assert_eq!(c.local_ports, Some((41000, 41019)));
+        let c = config(&[
+            "--scenario",
+            "port-exhaustion",
+            "--local-ports",
+            "42000-42001",
+        ])
+        .unwrap();
+        assert_eq!(c.local_ports, Some((42000, 42001)));
+        std::fs::write(&path, "description = \"d\"\n[run]\nbackend = \"procfs\"\n").unwrap();
+        assert_eq!(config(&["--scenario", p]).unwrap().backend, Backend::Procfs);
+        assert_eq!(
+            config(&["--scenario", p, "--backend", "netlink"])
+                .unwrap()
+                .backend,
+            Backend::Netlink
+        );
         std::fs::write(&path, "description = \"d\"\n[settings]\nworkers = 0\n").unwrap();
         let e = config(&["--scenario", p]).unwrap_err().to_string();
         assert!(e.starts_with(&format!("{p}:3: ")), "{e}");

@@ -276,6 +276,23 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// Parses an ephemeral port range `LO-HI` (`41000-41019`).
+pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+    let bad = || {
+        format!(
+            "'{}' is not a port range; write it like 40000-40019",
+            text.escape_debug()
+        )
+    };
+    let (lo, hi) = text.split_once('-').ok_or_else(bad)?;
+    let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+    let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+    if lo == 0 || lo > hi {
+        return Err(bad());
+    }
+    Ok((lo, hi))
+}
+
 /// `65536` -> `64KiB`, `11` -> `11B`: the shortest exact form.
 pub fn format_size(bytes: u64) -> String {
     for (unit, mult) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {

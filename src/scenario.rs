@@ -21,7 +21,7 @@ use serde::{Deserialize, Deserializer, de};
 use crate::Error;
 use crate::config::{
     BodyMode, MAX_BODY_SIZE, MAX_WORKERS, MIN_INTERVAL, Settings, format_duration, format_size,
-    parse_duration, parse_size,
+    parse_duration, parse_port_range, parse_size,
 };
 
 /// The compiled-in presets, by name, in the order `--list-scenarios` prints them.
@@ -43,6 +43,10 @@ pub const PRESETS: &[(&str, &str)] = &[
         include_str!("../assets/scenarios/server-close.toml"),
     ),
     ("no-pool", include_str!("../assets/scenarios/no-pool.toml")),
+    (
+        "port-exhaustion",
+        include_str!("../assets/scenarios/port-exhaustion.toml"),
+    ),
     ("h2c", include_str!("../assets/scenarios/h2c.toml")),
     ("tour", include_str!("../assets/scenarios/tour.toml")),
 ];
@@ -82,6 +86,11 @@ pub struct RunPatch {
     pub linger: Option<Duration>,
     #[serde(default, deserialize_with = "de_opt_interval")]
     pub interval: Option<Duration>,
+    /// `"41000-41019"`: the client's ephemeral ports (`--local-ports`).
+    #[serde(default, deserialize_with = "de_opt_port_range")]
+    pub local_ports: Option<(u16, u16)>,
+    #[serde(default)]
+    pub backend: Option<crate::sockets::Backend>,
 }
 
 /// Workload settings to change; absent keys leave a setting as it is.
@@ -230,6 +239,11 @@ fn de_opt_positive_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Du
         return Err(de::Error::custom("must be above 0"));
     }
     Ok(Some(v))
+}
+
+fn de_opt_port_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<(u16, u16)>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_port_range(&text).map(Some).map_err(de::Error::custom)
 }
 
 fn de_opt_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
