@@ -231,3 +231,19 @@ fn scenario_step_marks_the_chart_and_shows_its_caption() {
     assert!(text.contains("scenario tour"), "header");
     insta::assert_snapshot!("scenario_step_120x40", t.backend());
 }
+
+#[test]
+fn errors_by_kind_get_a_line_each() {
+    let mut app = new_app();
+    let mut s = template();
+    s.t_ms = 100;
+    s.errors_per_s = 50.0;
+    s.errors_per_s_by_kind.insert("addr_not_available", 40.0);
+    s.errors_per_s_by_kind.insert("connect_refused", 10.0);
+    s.totals.errors = 5;
+    app.update(Event::Sample(Box::new(s)));
+    let t = render(&mut app, 120, 40);
+    let text = format!("{:?}", t.backend());
+    assert!(text.contains("  addr_not_available  40.0"), "{text}");
+    assert!(text.contains("  connect_refused     10.0"), "{text}");
+}

@@ -126,19 +126,10 @@ fn throughput_lines(app: &App, theme: Theme) -> Vec<Line<'static>> {
     };
     let t = app.totals_since_reset();
     let (latency, errors) = match &app.latest {
-        Some(s) => {
-            let lat = format!("p50 {}  p99 {}", ms(s.latency_ms.p50), ms(s.latency_ms.p99));
-            let mut e = format!("{} ({} since reset)", rate(s.errors_per_s), count(t.errors));
-            if !s.errors_per_s_by_kind.is_empty() {
-                let kinds: Vec<String> = s
-                    .errors_per_s_by_kind
-                    .iter()
-                    .map(|(k, v)| format!("{k} {}", rate(*v)))
-                    .collect();
-                e = format!("{e} ({})", kinds.join(", "));
-            }
-            (lat, e)
-        }
+        Some(s) => (
+            format!("p50 {}  p99 {}", ms(s.latency_ms.p50), ms(s.latency_ms.p99)),
+            format!("{} ({} since reset)", rate(s.errors_per_s), count(t.errors)),
+        ),
         None => ("-".to_owned(), "-".to_owned()),
     };
     let errors_line = if t.errors > 0 {
@@ -149,13 +140,27 @@ fn throughput_lines(app: &App, theme: Theme) -> Vec<Line<'static>> {
     } else {
         kv("errors/s", errors)
     };
-    vec![
+    // One line per kind of error in the last sample, so none is cut off the panel's edge.
+    let kinds = app
+        .latest
+        .iter()
+        .flat_map(|s| s.errors_per_s_by_kind.iter())
+        .map(|(kind, per_s)| {
+            Line::from(vec![
+                Span::styled(format!("  {kind:<20}"), theme.dim()),
+                Span::styled(rate(*per_s), theme.error()),
+            ])
+        });
+    let mut lines = vec![
         kv("requests/s", rate(r.requests_per_s)),
         kv("new conns/s", rate(r.new_connections_per_s)),
         kv("reuse", reuse),
         kv("reused", reused),
         kv("latency", latency),
         errors_line,
+    ];
+    lines.extend(kinds);
+    lines.extend([
         kv(
             "kernel RST/s",
             format!(
@@ -173,5 +178,6 @@ fn throughput_lines(app: &App, theme: Theme) -> Vec<Line<'static>> {
                 count(t.new_connections)
             ),
         ),
-    ]
+    ]);
+    lines
 }
