@@ -183,16 +183,19 @@ fn draw_header(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     {
         left.push(Span::styled(" (fallback) ", theme.error()));
     }
-    let right = match &app.latest {
-        Some(s) => format!("poll {:.1}ms  ? help  q quit ", s.poll_ms),
-        None => "waiting for the first sample  ? help  q quit ".to_owned(),
+    let poll = match &app.latest {
+        Some(s) => format!("poll {:.1}ms", s.poll_ms),
+        None => "waiting for the first sample".to_owned(),
     };
     let left = Line::from(left);
     let used = left.width() as u16;
     frame.render_widget(Paragraph::new(left), area);
-    let width = right.chars().count() as u16;
-    // The right part only where it does not cover the left one.
-    if used + width + 2 <= area.width {
+    // The right part only where it does not cover the left one; the poll time goes last.
+    let right = [format!("{poll}  ? help  q quit "), format!("{poll} ")]
+        .into_iter()
+        .find(|r| used + r.chars().count() as u16 + 2 <= area.width);
+    if let Some(right) = right {
+        let width = right.chars().count() as u16;
         let r = Rect::new(area.right() - width, area.y, width, 1);
         frame.render_widget(Paragraph::new(right).style(theme.dim()), r);
     }
