@@ -52,41 +52,51 @@ async fn drained_body_reuses_one_connection() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pool_zero_leaves_time_wait_on_the_client_side() {
-    let _serial = common::exclusive().await;
+/// 1 worker x 10 drained requests with `change` applied: 10 connections, and the side
+/// that closed first ends with all 10 TIME_WAIT, the other side with none.
+async fn ten_time_waits_on_one_side(change: impl FnOnce(&mut Config), client_closes: bool) {
     let mut c = sequential(BodyMode::Drain, 64 * 1024);
-    c.settings.pool = 0;
+    change(&mut c);
     let mut engine = start(c).await;
     let s = finish(&mut engine).await;
     assert_eq!(s.accepted, 10, "{s:#?}");
+    let (closer, other) = if client_closes {
+        ("client", "server")
+    } else {
+        ("server", "client")
+    };
+    let side = |s: &sockscope::sampler::Sample, client: bool| {
+        if client {
+            s.client.time_wait
+        } else {
+            s.server.time_wait
+        }
+    };
     // The last close needs a round trip to land in TIME_WAIT: poll, do not sleep.
     let last = wait_for(
         &mut engine,
         Duration::from_secs(3),
-        "10 client TIME_WAIT",
-        |s| s.client.time_wait == 10,
+        &format!("10 {closer} TIME_WAIT"),
+        |s| side(s, client_closes) == 10,
     )
     .await;
-    assert_eq!(last.server.time_wait, 0, "{last:#?}");
+    assert_eq!(
+        side(&last, !client_closes),
+        0,
+        "no {other} TIME_WAIT: {last:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_zero_leaves_time_wait_on_the_client_side() {
+    let _serial = common::exclusive().await;
+    ten_time_waits_on_one_side(|c| c.settings.pool = 0, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_without_keepalive_takes_the_time_wait() {
     let _serial = common::exclusive().await;
-    let mut c = sequential(BodyMode::Drain, 64 * 1024);
-    c.settings.keepalive = false;
-    let mut engine = start(c).await;
-    let s = finish(&mut engine).await;
-    assert_eq!(s.accepted, 10, "{s:#?}");
-    let last = wait_for(
-        &mut engine,
-        Duration::from_secs(3),
-        "10 server TIME_WAIT",
-        |s| s.server.time_wait == 10,
-    )
-    .await;
-    assert_eq!(last.client.time_wait, 0, "{last:#?}");
+    ten_time_waits_on_one_side(|c| c.settings.keepalive = false, false).await;
 }
 
 fn concurrent(pool: usize) -> Config {

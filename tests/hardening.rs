@@ -167,9 +167,7 @@ async fn no_client_serves_another_client_given_by_target() {
 async fn ephemeral_port_exhaustion_is_counted_and_recovers() {
     let _serial = common::exclusive().await;
     // The per-socket port range needs Linux 6.3+; say so rather than fail elsewhere.
-    let probe = tokio::net::TcpSocket::new_v4().expect("socket");
-    if let Err(e) = sockscope::os::set_local_port_range(&probe, (41000, 41009)) {
-        eprintln!("skipped: this kernel has no IP_LOCAL_PORT_RANGE ({e})");
+    if !common::local_port_range_supported() {
         return;
     }
     let port = common::clean_port().to_string();
@@ -205,8 +203,7 @@ async fn ephemeral_port_exhaustion_is_counted_and_recovers() {
     assert!(s["requests"].as_u64().unwrap_or(0) >= 10, "{s}");
     // With tcp_tw_reuse on (1, or 2 = loopback only, the default), a TIME_WAIT over a
     // second old is reused: the run gets past its first ten ports.
-    let reuse = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse").unwrap_or_default();
-    if reuse.trim() != "0" {
+    if common::tw_reuse_on() {
         assert!(s["requests"].as_u64().unwrap_or(0) > 10, "recovered: {s}");
     }
 }

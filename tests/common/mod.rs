@@ -97,3 +97,22 @@ pub async fn wait_for(
         }
     }
 }
+
+/// True where a socket can be given its own ephemeral port range (Linux 6.3+,
+/// `IP_LOCAL_PORT_RANGE`); otherwise says why the caller skips.
+pub fn local_port_range_supported() -> bool {
+    let probe = tokio::net::TcpSocket::new_v4().expect("socket");
+    match sockscope::os::set_local_port_range(&probe, (41000, 41019)) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("skipped: this kernel has no IP_LOCAL_PORT_RANGE ({e})");
+            false
+        }
+    }
+}
+
+/// True when connect may reuse a TIME_WAIT over a second old (`tcp_tw_reuse` 1, or 2 =
+/// loopback only, the default): what lets a run out of ports recover within seconds.
+pub fn tw_reuse_on() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse").is_ok_and(|v| v.trim() != "0")
+}
