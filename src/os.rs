@@ -36,6 +36,32 @@ pub fn fd_limit() -> Option<u64> {
     (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur)
 }
 
+/// setsockopt(2) with a plain value: the one place that hands the kernel a raw pointer,
+/// for the options `socket2` does not cover.
+#[cfg(unix)]
+pub fn set_socket_option<T: Copy>(
+    socket: &impl std::os::fd::AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: T,
+) -> std::io::Result<()> {
+    // SAFETY: a valid fd and a value that lives through the call, with its own size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Restricts the ephemeral ports a socket may connect from (Linux 6.3+,
 /// `IP_LOCAL_PORT_RANGE`), so port exhaustion can be shown without touching the
 /// system-wide `ip_local_port_range`.
@@ -47,21 +73,7 @@ pub fn set_local_port_range(
     // From linux/in.h; not in the libc crate yet.
     const IP_LOCAL_PORT_RANGE: libc::c_int = 51;
     let value: u32 = (u32::from(hi) << 16) | u32::from(lo);
-    // SAFETY: a valid fd and a 4-byte option value that lives through the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            IP_LOCAL_PORT_RANGE,
-            (&value as *const u32).cast(),
-            std::mem::size_of::<u32>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    set_socket_option(socket, libc::IPPROTO_IP, IP_LOCAL_PORT_RANGE, value)
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -26,7 +26,6 @@ fn main() -> std::process::ExitCode {
 mod bench {
     use std::io::{self, Read};
     use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-    use std::os::fd::AsRawFd;
     use std::process::{Command, Stdio};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -71,23 +70,13 @@ mod bench {
             for _ in 0..batch {
                 let s = Socket::new(Domain::IPV4, Type::STREAM, None)
                     .map_err(|e| io_err("socket", e))?;
-                let one: libc::c_int = 1;
-                // SAFETY: the option value points to a live c_int of the size passed.
-                let rc = unsafe {
-                    libc::setsockopt(
-                        s.as_raw_fd(),
-                        libc::IPPROTO_IP,
-                        libc::IP_BIND_ADDRESS_NO_PORT,
-                        (&one as *const libc::c_int).cast(),
-                        size_of::<libc::c_int>() as libc::socklen_t,
-                    )
-                };
-                if rc < 0 {
-                    return Err(io_err(
-                        "IP_BIND_ADDRESS_NO_PORT",
-                        io::Error::last_os_error(),
-                    ));
-                }
+                sockscope::os::set_socket_option(
+                    &s,
+                    libc::IPPROTO_IP,
+                    libc::IP_BIND_ADDRESS_NO_PORT,
+                    1 as libc::c_int,
+                )
+                .map_err(|e| io_err("IP_BIND_ADDRESS_NO_PORT", e))?;
                 s.bind(&SocketAddr::new(IpAddr::V4(src), 0).into())
                     .map_err(|e| io_err(&format!("bind {src}"), e))?;
                 s.connect(&dst.into())

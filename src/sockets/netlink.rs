@@ -48,7 +48,7 @@ const RECV_BUF: usize = 64 * 1024;
 /// A dump the kernel marks inconsistent (`NLM_F_DUMP_INTR`) is taken again, this many times.
 const MAX_RETRIES: usize = 3;
 /// A kernel that never answers must not hang the sampler: a read waits this long at most.
-const RECV_TIMEOUT_S: libc::time_t = 5;
+const RECV_TIMEOUT_S: u64 = 5;
 
 /// One inet_diag condition, `ss`'s layout: op (code, yes, no), then `inet_diag_hostcond`
 /// (family AF_UNSPEC and prefix length 0, i.e. any address; port as a host-order int), then
@@ -270,23 +270,13 @@ fn open_socket() -> Result<OwnedFd, SocketError> {
     }
     // SAFETY: `fd` is a fresh descriptor that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let timeout = libc::timeval {
-        tv_sec: RECV_TIMEOUT_S,
-        tv_usec: 0,
-    };
-    // SAFETY: the option value points to a live timeval of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&timeout as *const libc::timeval).cast(),
-            size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(os_err("cannot set a read timeout on the netlink socket"));
-    }
+    socket2::SockRef::from(&fd)
+        .set_read_timeout(Some(std::time::Duration::from_secs(RECV_TIMEOUT_S)))
+        .map_err(|e| {
+            err(format!(
+                "cannot set a read timeout on the netlink socket: {e}"
+            ))
+        })?;
     Ok(fd)
 }
 
